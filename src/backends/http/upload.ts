@@ -18,6 +18,7 @@ import { peerOf } from './respond.js';
 /** Refuses an upload before its body is read: read-only server or declared size too large. @internal */
 export function precheckUpload(ctx: BackendContext, req: IncomingMessage): void {
   if (ctx.readOnly) throw new FileServerError('ERR_READ_ONLY', 'This server is read-only');
+  if (isMultipart(req)) return; // the body's length includes form overhead: each part is checked as it streams
   const declared = Number(req.headers['content-length']);
   if (ctx.maxFileSize !== undefined && Number.isFinite(declared) && declared > ctx.maxFileSize) {
     throw new FileServerError(
@@ -25,6 +26,10 @@ export function precheckUpload(ctx: BackendContext, req: IncomingMessage): void 
       `Upload of ${declared} bytes exceeds the ${ctx.maxFileSize}-byte limit`,
     );
   }
+}
+
+function isMultipart(req: IncomingMessage): boolean {
+  return /^multipart\/form-data/i.test(req.headers['content-type'] ?? '');
 }
 
 interface Stored {
