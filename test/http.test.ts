@@ -158,7 +158,7 @@ describe('HTTP with fetch', () => {
     const viaAccept = await fetch(`${f.base}/sub/`, {
       headers: { authorization: f.auth, accept: 'application/json' },
     });
-    expect((await viaAccept.json()).entries).toHaveLength(1);
+    expect(((await viaAccept.json()) as { entries: unknown[] }).entries).toHaveLength(1);
     const html = await (await fetch(`${f.base}/`, { headers: { authorization: f.auth } })).text();
     expect(html).toContain('<a href="hello.txt">hello.txt</a>');
     expect(html).toContain('<a href="sub/">sub/</a>');
