@@ -7,6 +7,11 @@
 
 export { type Credentials, generateCredentials } from './credentials.js';
 export {
+  type DynamicServers,
+  type StartDynamicServersOptions,
+  startDynamicServers,
+} from './dynamic-servers.js';
+export {
   ERROR_CODES,
   type ErrorCode,
   FileServerError,
