@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 const nodeMajor = Number(process.versions.node.split('.')[0]);
@@ -6,6 +7,13 @@ export default defineConfig({
   // Node 24 parses `await using` natively: keep it, so CI's second run exercises the real thing.
   // Node 20 cannot, so there the syntax is lowered.
   oxc: { target: nodeMajor >= 24 ? 'esnext' : 'node20' },
+  // Examples import the package by its name, exactly as users write them.
+  resolve: {
+    alias: [
+      { find: /^testbed-fileserver$/, replacement: path.resolve(import.meta.dirname, 'src/index.ts') },
+      { find: /^testbed-fileserver\/vitest$/, replacement: path.resolve(import.meta.dirname, 'src/vitest/index.ts') },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
