@@ -1,0 +1,147 @@
+/**
+ * One FTP control connection, taken over from ftp-srv as soon as it connects: our own idle
+ * timeout (which does not cut running transfers), our data-connection commands, the TLS and
+ * read-only gates, failed-login limits, and a close path that aborts running transfers and
+ * releases every socket and timer. ftp-srv's own disconnect path arms a timer it never clears;
+ * removing the connection from its table first keeps that path from running.
+ * @internal
+ * @module
+ */
+import type { Socket } from 'node:net';
+import { FileServerError } from '../../errors.js';
+import type { Peer } from '../../transfer.js';
+import { type DataCommandState, type DataSettings, handleDataCommand, NO_DATA_CONNECTION } from './data-channel.js';
+import type { SessionState } from './file-system.js';
+import type { FtpCommand, FtpConnection, FtpServer } from './ftp-srv.js';
+
+/** What a session needs from the server's options. */
+export interface SessionSettings {
+  readonly data: DataSettings;
+  readonly idleTimeoutMs: number;
+  readonly requireTls: boolean;
+  readonly readOnly: boolean;
+  readonly maxFailedLogins: number;
+}
+
+const DATA_COMMANDS = new Set(['PASV', 'EPSV', 'PORT', 'EPRT']);
+const UPLOAD_COMMANDS = new Set(['STOR', 'APPE', 'STOU']);
+/** What a client may send before AUTH TLS on a server that requires TLS. */
+const BEFORE_TLS = new Set(['AUTH', 'FEAT', 'QUIT', 'NOOP', 'SYST', 'HELP', 'PBSZ', 'PROT']);
+
+/** @internal */
+export class FtpSession implements SessionState, DataCommandState {
+  readonly connection: FtpConnection;
+  readonly peer: Peer;
+  epsvAll = false;
+  failedLogins = 0;
+  readonly #settings: SessionSettings;
+  readonly #raw: Socket;
+  readonly #aborts = new Set<(reason: Error) => void>();
+  readonly #onClose: () => void;
+  #closed = false;
+
+  constructor(ftp: FtpServer, connection: FtpConnection, settings: SessionSettings, onClose: () => void) {
+    this.connection = connection;
+    this.#settings = settings;
+    this.#onClose = onClose;
+    const raw = connection.commandSocket;
+    this.#raw = raw;
+    this.peer = { address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0 };
+    raw.prependListener('close', () => {
+      delete ftp.connections[connection.id];
+      this.#closing();
+    });
+    // ftp-srv's 'timeout' listener closes the connection even mid-transfer; ours does not.
+    raw.removeAllListeners('timeout');
+    raw.on('timeout', () => this.#idle());
+    raw.setTimeout(settings.idleTimeoutMs);
+    connection.connector = NO_DATA_CONNECTION;
+    const original = connection.commands.handle.bind(connection.commands);
+    connection.commands.handle = (message) => this.#handle(message, original);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  track(abort: (reason: Error) => void): () => void {
+    this.#aborts.add(abort);
+    return () => this.#aborts.delete(abort);
+  }
+
+  async #handle(message: string | FtpCommand, original: (command: FtpCommand) => unknown): Promise<void> {
+    const command = typeof message === 'string' ? this.connection.commands.parse(message) : message;
+    try {
+      if (await this.#intercepted(command)) return;
+      await original(command);
+      if (command.directive === 'AUTH') this.#secured();
+    } catch (error) {
+      this.#settings.data.log('%s failed: %s', command.directive, (error as Error).message);
+      await this.connection.reply(451, 'Local error in processing');
+    }
+  }
+
+  /** Answers the commands we handle or refuse ourselves; true when ftp-srv must not see it. */
+  async #intercepted({ directive, arg }: FtpCommand): Promise<boolean> {
+    const c = this.connection;
+    if (this.#settings.requireTls && !c.secure && !BEFORE_TLS.has(directive)) {
+      await c.reply(530, 'This server requires TLS: send AUTH TLS first');
+      return true;
+    }
+    if (DATA_COMMANDS.has(directive)) {
+      if (c.authenticated) await handleDataCommand(directive, arg, c, this.#settings.data, this);
+      else await c.reply(530, 'Not logged in');
+      return true;
+    }
+    if (this.#settings.readOnly && c.authenticated && UPLOAD_COMMANDS.has(directive)) {
+      await c.reply(550, 'This server is read-only');
+      return true;
+    }
+    return false;
+  }
+
+  /** After AUTH TLS the TLS socket carries the traffic: the idle timer moves to it. */
+  #secured(): void {
+    const secure = this.connection.commandSocket;
+    if (secure === this.#raw) return;
+    this.#raw.setTimeout(0);
+    // ftp-srv forwards the TLS socket's 'timeout' to the raw socket, where #idle listens.
+    secure.setTimeout(this.#settings.idleTimeoutMs);
+  }
+
+  #idle(): void {
+    const socket = this.connection.commandSocket;
+    if (this.#aborts.size > 0) {
+      socket.setTimeout(this.#settings.idleTimeoutMs); // a transfer is running: check again later
+      return;
+    }
+    this.#settings.data.log('closing idle control connection from %s', this.peer.address);
+    void this.connection.close(421, 'Idle timeout, closing control connection');
+  }
+
+  /** Counts a failed login; true when the connection has had too many and is being closed. */
+  loginFailed(): boolean {
+    this.failedLogins++;
+    if (this.failedLogins < this.#settings.maxFailedLogins) return false;
+    setImmediate(() => void this.connection.close(421, 'Too many failed logins'));
+    return true;
+  }
+
+  #closing(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const reason = new FileServerError('ERR_TRANSFER_ABORTED', 'The control connection closed');
+    for (const abort of [...this.#aborts]) abort(reason);
+    this.#aborts.clear();
+    const connector = this.connection.connector as { destroy?: () => void } | undefined;
+    connector?.destroy?.();
+    this.#onClose();
+  }
+
+  /** Ends the session now: transfers abort, sockets close. */
+  destroy(): void {
+    this.#closing();
+    this.connection.commandSocket.destroy();
+    this.#raw.destroy();
+  }
+}
