@@ -57,9 +57,11 @@ describe('code in the docs is code the tests run', async () => {
           string,
           string,
         ];
-        included.add(match.index + whole.indexOf('```'));
         const expected = await source(src, region);
-        if (update) updated = updated.replace(whole, whole.replace(body, expected));
+        const fence = whole.indexOf('```');
+        included.add(match.index + fence);
+        if (update)
+          updated = updated.replace(whole, `${whole.slice(0, fence)}\`\`\`${lang}\n${expected}\`\`\``);
         else
           expect(body, `${doc}: block from ${src}#${region ?? ''} is stale (npm run docs:sync)`).toBe(
             expected,
