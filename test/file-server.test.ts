@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -216,7 +217,9 @@ describe('FileServer start failures', () => {
           (e) => codes.push(e.code + ':' + (e.cause?.code ?? '')));
       }
       console.log(JSON.stringify(codes));`;
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+    // The user 65534 cannot enter root's home, where CI keeps its Node 24: use the system's Node then.
+    const node = existsSync('/usr/bin/node') ? '/usr/bin/node' : process.execPath;
+    const { stdout } = await promisify(execFile)(node, ['--input-type=module', '-e', script], {
       uid: 65534,
       gid: 65534,
       cwd: '/',
