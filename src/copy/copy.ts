@@ -1,0 +1,320 @@
+/**
+ * {@link copy}: host-side copies between local files and named servers, in any direction, over
+ * tftp, ftp, http, scp or sftp. Bytes stream through (never a whole file in memory), are
+ * counted and hashed on the way, and land atomically.
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type TransformCallback, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FileServerError } from '../errors.js';
+import { AtomicFile } from '../files/atomic-file.js';
+import { log } from '../log.js';
+import type { Testbed } from '../testbed/testbed.js';
+import type { Protocol } from '../transfer.js';
+import type { Transport } from './transports/types.js';
+import { isServerReference, type ResolvedUrl, resolveUrl } from './url.js';
+
+/** Progress of a {@link copy}, reported at most every 100 ms and once at the end. */
+export interface CopyProgress {
+  /** Bytes moved so far. */
+  readonly bytes: number;
+  /** Size of the file, when the source tells it. */
+  readonly total: number | undefined;
+}
+
+/** What {@link copy} can check after the transfer. */
+export interface VerifyOptions {
+  /** Expected size in bytes. */
+  size?: number;
+  /** Expected SHA-256, hex. */
+  sha256?: string;
+}
+
+/** Options of {@link copy}. */
+export interface CopyOptions {
+  /** Aborting stops the transfer; no partial file is left at a local destination, nor (where the protocol can delete) at a remote one. */
+  signal?: AbortSignal;
+  /** Called with progress at most every 100 ms, and once at the end. */
+  onProgress?: (progress: CopyProgress) => void;
+  /**
+   * `true`: read the destination back and compare its size and SHA-256 with what was sent.
+   * An object: also compare with the expected size and/or SHA-256. Mismatch: ERR_VERIFY_FAILED.
+   */
+  verify?: boolean | VerifyOptions;
+  /** Replace an existing local destination (default true). */
+  overwrite?: boolean;
+}
+
+/** What a finished {@link copy} moved. */
+export interface CopyResult {
+  readonly bytes: number;
+  /** SHA-256 (hex) of the bytes moved. */
+  readonly sha256: string;
+  readonly durationMs: number;
+  /** True when the destination was read back and matched. */
+  readonly verified: boolean;
+  /** Source and destination as given, passwords hidden. */
+  readonly from: string;
+  readonly to: string;
+}
+
+type Endpoint =
+  | { readonly kind: 'local'; readonly path: string; readonly shown: string }
+  | { readonly kind: 'remote'; readonly url: ResolvedUrl; readonly shown: string };
+
+const PROGRESS_INTERVAL_MS = 100;
+
+/**
+ * Copies `from` to `to`, each a local path or a `protocol://server-name/path` reference to a
+ * server of the testbed (see {@link resolveUrl}). Both sides may be remote (the bytes stream
+ * through this host). Resolves with the byte count and SHA-256; throws FileServerErrors
+ * (ERR_SERVER_NOT_FOUND, ERR_NOT_FOUND, ERR_TRANSFER_FAILED, ERR_VERIFY_FAILED, ...) or the
+ * signal's reason when aborted.
+ *
+ * ```ts
+ * await copy(testbed, './ios.bin', 'ftp://images/ios.bin', { verify: true });
+ * await copy(testbed, 'http://images/ios.bin', '/tmp/back.bin', { onProgress: (p) => console.log(p.bytes) });
+ * ```
+ */
+export async function copy(
+  testbed: Testbed,
+  from: string,
+  to: string,
+  options: CopyOptions = {},
+): Promise<CopyResult> {
+  const started = performance.now();
+  const source = endpoint(testbed, from);
+  const target = endpoint(testbed, to);
+  const transports = await Promise.all([source, target].map(transportOf));
+  const [readVia, writeVia] = transports;
+  const abort = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
+  signal.throwIfAborted();
+  log.copy('copy %s -> %s', source.shown, target.shown);
+
+  let total: number | undefined;
+  let announceSize: (size: number | undefined) => void = () => {};
+  const sizeKnown = new Promise<number | undefined>((resolve) => {
+    announceSize = (size) => {
+      total = size;
+      resolve(size);
+    };
+  });
+  const meter = new Meter((bytes) => options.onProgress?.({ bytes, total }));
+  let atomic: AtomicFile | undefined;
+  let remoteTouched = false;
+  let firstError: unknown;
+  const failed = (error: unknown) => {
+    firstError ??= error;
+    abort.abort(error);
+    throw error;
+  };
+
+  const produce = async () => {
+    if (source.kind === 'local') {
+      const info = await stat(source.path).catch((error: unknown) => {
+        throw localError(error, source.path, 'read');
+      });
+      if (!info.isFile()) throw new FileServerError('ERR_NOT_FOUND', `Not a file: ${source.path}`);
+      announceSize(info.size);
+      await pipeline(createReadStream(source.path), meter, { signal });
+    } else {
+      await readVia!.download(source.url, meter, { signal, onSize: announceSize });
+    }
+  };
+  const consume = async () => {
+    if (target.kind === 'local') {
+      await mkdir(path.dirname(target.path), { recursive: true });
+      atomic = await AtomicFile.create(target.path, { overwrite: options.overwrite ?? true });
+      await pipeline(meter, atomic.writable(), { signal });
+    } else {
+      const size = await raceAbort(sizeKnown, signal);
+      await writeVia!.upload(target.url, meter, {
+        size,
+        signal,
+        onWriteStart: () => {
+          remoteTouched = true;
+        },
+      });
+    }
+  };
+
+  try {
+    await Promise.all([produce().catch(failed), consume().catch(failed)]);
+    if (total !== undefined && meter.bytes !== total) {
+      throw new FileServerError(
+        'ERR_TRANSFER_FAILED',
+        `${source.shown} announced ${total} bytes but ${meter.bytes} arrived`,
+        {
+          details: { expected: total, received: meter.bytes },
+        },
+      );
+    }
+    await atomic?.commit();
+  } catch (error) {
+    await atomic?.abort().catch(() => {});
+    // Only a file this copy created or truncated is removed, never one it did not touch.
+    if (target.kind === 'remote' && remoteTouched && writeVia?.remove) {
+      await writeVia.remove(target.url, AbortSignal.timeout(10_000)).catch(() => {});
+    }
+    const cause = firstError ?? error;
+    if (options.signal?.aborted) throw options.signal.reason;
+    throw cause instanceof FileServerError ? cause : wrap(cause, source, target);
+  }
+  const sha256 = meter.digest();
+  meter.report(true);
+  const expected = typeof options.verify === 'object' ? options.verify : {};
+  checkExpected(expected, meter.bytes, sha256, 'the transferred data');
+  let verified = false;
+  if (options.verify) {
+    const back = await readBack(target, writeVia, options.signal);
+    checkExpected({ size: meter.bytes, sha256 }, back.bytes, back.sha256, `the destination ${target.shown}`);
+    verified = true;
+  }
+  const result: CopyResult = {
+    bytes: meter.bytes,
+    sha256,
+    durationMs: performance.now() - started,
+    verified,
+    from: source.shown,
+    to: target.shown,
+  };
+  log.copy('copied %d bytes %s -> %s', result.bytes, source.shown, target.shown);
+  return result;
+}
+
+function endpoint(testbed: Testbed, value: string): Endpoint {
+  if (typeof value !== 'string' || value === '') {
+    throw new FileServerError('ERR_INVALID_OPTIONS', 'copy needs a source and a destination');
+  }
+  if (!isServerReference(value)) return { kind: 'local', path: path.resolve(value), shown: value };
+  const url = resolveUrl(testbed, value, { credentials: 'separate' });
+  if (url.path === '' || url.path.endsWith('/')) {
+    throw new FileServerError('ERR_INVALID_OPTIONS', `${url.displayUrl} names a folder, not a file`);
+  }
+  return { kind: 'remote', url, shown: `${url.protocol}://${url.server}/${url.path}` };
+}
+
+async function transportOf(end: Endpoint): Promise<Transport | undefined> {
+  if (end.kind === 'local') return undefined;
+  return loadTransport(end.url.protocol);
+}
+
+/** Clients are loaded on first use, like the backends. @internal */
+export async function loadTransport(protocol: Protocol): Promise<Transport> {
+  switch (protocol) {
+    case 'http':
+      return (await import('./transports/http.js')).httpTransport;
+    case 'ftp':
+      return (await import('./transports/ftp.js')).ftpTransport;
+    case 'sftp':
+      return (await import('./transports/ssh.js')).sftpTransport;
+    case 'scp':
+      return (await import('./transports/ssh.js')).scpTransport;
+    case 'tftp':
+      return (await import('./transports/tftp.js')).tftpTransport;
+  }
+}
+
+/** Counts, hashes and reports the bytes flowing through. */
+class Meter extends Transform {
+  bytes = 0;
+  readonly #hash = createHash('sha256');
+  readonly #onProgress: (bytes: number) => void;
+  #last = 0;
+
+  constructor(onProgress: (bytes: number) => void) {
+    super({ highWaterMark: 1 << 20 });
+    this.#onProgress = onProgress;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.#hash.update(chunk);
+    this.report(false);
+    callback(null, chunk);
+  }
+
+  report(final: boolean): void {
+    const now = performance.now();
+    if (!final && now - this.#last < PROGRESS_INTERVAL_MS) return;
+    this.#last = now;
+    this.#onProgress(this.bytes);
+  }
+
+  digest(): string {
+    return this.#hash.digest('hex');
+  }
+}
+
+/** A sink that only hashes. */
+class HashSink extends Writable {
+  bytes = 0;
+  readonly hash = createHash('sha256');
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    callback();
+  }
+}
+
+async function readBack(
+  target: Endpoint,
+  transport: Transport | undefined,
+  signal: AbortSignal | undefined,
+): Promise<{ bytes: number; sha256: string }> {
+  const sink = new HashSink();
+  const readSignal = signal ?? new AbortController().signal;
+  if (target.kind === 'local') await pipeline(createReadStream(target.path), sink, { signal: readSignal });
+  else await transport!.download(target.url, sink, { signal: readSignal, onSize: () => {} });
+  return { bytes: sink.bytes, sha256: sink.hash.digest('hex') };
+}
+
+function checkExpected(expected: VerifyOptions, bytes: number, sha256: string, what: string): void {
+  const problems: string[] = [];
+  if (expected.size !== undefined && expected.size !== bytes)
+    problems.push(`size ${bytes}, expected ${expected.size}`);
+  if (expected.sha256 !== undefined && expected.sha256.toLowerCase() !== sha256) {
+    problems.push(`SHA-256 ${sha256}, expected ${expected.sha256.toLowerCase()}`);
+  }
+  if (problems.length > 0) {
+    throw new FileServerError('ERR_VERIFY_FAILED', `Verification of ${what} failed: ${problems.join('; ')}`, {
+      details: { expected, actual: { size: bytes, sha256 } },
+    });
+  }
+}
+
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function localError(error: unknown, file: string, action: string): FileServerError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT')
+    return new FileServerError('ERR_NOT_FOUND', `No such file: ${file}`, { cause: error });
+  return new FileServerError('ERR_TRANSFER_FAILED', `Cannot ${action} ${file}: ${(error as Error).message}`, {
+    cause: error,
+  });
+}
+
+function wrap(error: unknown, source: Endpoint, target: Endpoint): unknown {
+  if ((error as Error)?.name === 'AbortError') return error;
+  const sys = (error as NodeJS.ErrnoException)?.code;
+  if (typeof sys === 'string' && sys.startsWith('E')) {
+    return localError(error, target.kind === 'local' ? target.path : source.shown, 'write');
+  }
+  return new FileServerError(
+    'ERR_TRANSFER_FAILED',
+    `Copy ${source.shown} -> ${target.shown} failed: ${(error as Error)?.message ?? String(error)}`,
+    { cause: error },
+  );
+}

@@ -1,0 +1,76 @@
+/**
+ * FTP with basic-ftp: SIZE for the total, RETR/STOR streamed, parent folders created on upload,
+ * DELE to clean up a failed upload. Aborting closes the client.
+ * @internal
+ * @module
+ */
+import { addAbortListener } from 'node:events';
+import { Client, FTPError } from 'basic-ftp';
+import { FileServerError } from '../../errors.js';
+import type { ResolvedUrl } from '../url.js';
+import type { Transport } from './types.js';
+
+const TIMEOUT_MS = 30_000;
+
+async function withClient<T>(
+  target: ResolvedUrl,
+  signal: AbortSignal,
+  action: string,
+  body: (client: Client) => Promise<T>,
+): Promise<T> {
+  signal.throwIfAborted();
+  const client = new Client(TIMEOUT_MS);
+  const listener = addAbortListener(signal, () => client.close());
+  try {
+    await client.access({
+      host: target.host,
+      port: target.port,
+      user: target.username ?? 'anonymous',
+      password: target.password ?? '',
+    });
+    return await body(client);
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    throw mapError(error, target, action);
+  } finally {
+    listener[Symbol.dispose]();
+    client.close();
+  }
+}
+
+function mapError(error: unknown, target: ResolvedUrl, action: string): unknown {
+  if (error instanceof FileServerError) return error;
+  const reply = error instanceof FTPError ? error.code : undefined;
+  const code = reply === 550 && action === 'download of' ? 'ERR_NOT_FOUND' : 'ERR_TRANSFER_FAILED';
+  const why = reply === 530 ? 'login refused' : (error as Error).message;
+  return new FileServerError(code, `FTP ${action} ${target.displayUrl} failed: ${why}`, {
+    cause: error,
+    details: { url: target.displayUrl, ...(reply === undefined ? {} : { replyCode: reply }) },
+  });
+}
+
+function split(path: string): { dir: string; name: string } {
+  const slash = path.lastIndexOf('/');
+  return { dir: slash < 0 ? '' : path.slice(0, slash) || '/', name: path.slice(slash + 1) };
+}
+
+/** @internal */
+export const ftpTransport: Transport = {
+  download(target, sink, { signal, onSize }) {
+    return withClient(target, signal, 'download of', async (client) => {
+      onSize(await client.size(target.path).catch(() => undefined));
+      await client.downloadTo(sink, target.path);
+    });
+  },
+  upload(target, source, { signal, onWriteStart }) {
+    return withClient(target, signal, 'upload to', async (client) => {
+      const { dir, name } = split(target.path);
+      if (dir !== '') await client.ensureDir(dir);
+      onWriteStart();
+      await client.uploadFrom(source, name);
+    });
+  },
+  async remove(target, signal) {
+    await withClient(target, signal, 'removal of', (client) => client.remove(target.path, true));
+  },
+};
