@@ -86,7 +86,12 @@ function readOptions(raw: Readonly<Record<string, unknown>>): Resolved {
   };
   for (const key of Object.keys(raw)) if (!KNOWN.has(key)) fail(`${key} is not an FTP option`);
   const o = raw as FtpBackendOptions;
-  const integer = (key: keyof FtpBackendOptions, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+  const integer = (
+    key: keyof FtpBackendOptions,
+    fallback: number,
+    min: number,
+    max = Number.MAX_SAFE_INTEGER,
+  ) => {
     const value = o[key] ?? fallback;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
       fail(`${key} must be an integer from ${min} to ${max}`);
@@ -202,12 +207,19 @@ export const ftpBackend: Backend = {
         maxFailedLogins: o.maxFailedLogins,
       };
       ftp.on('connect', ({ connection }: { connection: FtpConnection }) => {
-        sessions.set(connection, new FtpSession(ftp, connection, settings, () => sessions.delete(connection)));
+        sessions.set(
+          connection,
+          new FtpSession(ftp, connection, settings, () => sessions.delete(connection)),
+        );
       });
       ftp.on(
         'login',
         (
-          { connection, username, password }: { connection: FtpConnection; username: string; password: string },
+          {
+            connection,
+            username,
+            password,
+          }: { connection: FtpConnection; username: string; password: string },
           resolve: (result: { fs: JailedFileSystem }) => void,
           reject: (error: Error) => void,
         ) => {

@@ -39,7 +39,11 @@ export function virtualBase(virtualPath: string): string {
 }
 
 function refused(requested: string, reason: string): FileServerError {
-  return new FileServerError('ERR_PATH_OUTSIDE_ROOT', `Path refused (${reason}): ${JSON.stringify(requested)}`, {
-    details: { path: requested },
-  });
+  return new FileServerError(
+    'ERR_PATH_OUTSIDE_ROOT',
+    `Path refused (${reason}): ${JSON.stringify(requested)}`,
+    {
+      details: { path: requested },
+    },
+  );
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { enterPassiveModeIPv4 } from 'basic-ftp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ftpFixture, type FtpFixture, SECRET } from '../helpers/ftp.js';
+import { type FtpFixture, ftpFixture, SECRET } from '../helpers/ftp.js';
 
 async function download(client: Awaited<ReturnType<FtpFixture['client']>>, remote: string): Promise<Buffer> {
   const chunks: Buffer[] = [];

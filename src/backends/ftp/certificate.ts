@@ -67,7 +67,9 @@ function oid(dotted: string): Buffer {
 function time(date: Date): Buffer {
   // UTCTime until 2049, GeneralizedTime after (RFC 5280 4.1.2.5).
   const iso = date.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return date.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(`${iso.slice(2)}Z`)) : tlv(0x18, Buffer.from(`${iso}Z`));
+  return date.getUTCFullYear() < 2050
+    ? tlv(0x17, Buffer.from(`${iso.slice(2)}Z`))
+    : tlv(0x18, Buffer.from(`${iso}Z`));
 }
 
 function ipBytes(address: string): Buffer {
@@ -162,7 +164,9 @@ export async function createTlsIdentity(
 }
 
 /** Fingerprint and pin of a certificate the user supplied. */
-export function describeCertificate(cert: string | Buffer): Pick<TlsIdentity, 'fingerprint256' | 'publicKeyPin'> {
+export function describeCertificate(
+  cert: string | Buffer,
+): Pick<TlsIdentity, 'fingerprint256' | 'publicKeyPin'> {
   const x509 = new X509Certificate(cert);
   const spki = x509.publicKey.export({ type: 'spki', format: 'der' });
   return {

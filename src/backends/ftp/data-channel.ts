@@ -91,7 +91,11 @@ abstract class DataChannel implements Connector {
   /** Called when a transfer waits for the connection (active mode connects now). */
   protected opening(): void {}
 
-  /** Adopts a connected socket, after a TLS handshake when the session is protected. */
+  /**
+   * Adopts a connected socket, wrapped in TLS when the session is protected. The handshake is
+   * not awaited: clients such as curl start it only after the 150 reply that ftp-srv sends once
+   * the connection is ready, and a TLS socket holds writes until the handshake is done.
+   */
   protected adopt(raw: Socket): void {
     raw.on('error', (error) => this.settings.log('data connection: %s', error.message));
     if (!this.connection.secure || !this.settings.secureContext) {
@@ -99,11 +103,8 @@ abstract class DataChannel implements Connector {
       return;
     }
     const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.settings.secureContext });
-    secure.on('error', (error) => {
-      this.settings.log('data connection TLS: %s', error.message);
-      this.#fail(error);
-    });
-    secure.once('secure', () => this.#ready(secure));
+    secure.on('error', (error) => this.settings.log('data connection TLS: %s', error.message));
+    this.#ready(secure);
   }
 
   #ready(socket: Socket): void {
@@ -143,7 +144,8 @@ abstract class DataChannel implements Connector {
     if (this.#closed) return;
     this.#closed = true;
     this.#clear();
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(new Bluebird.TimeoutError('Data connection closed'));
+    for (const waiter of this.#waiters.splice(0))
+      waiter.reject(new Bluebird.TimeoutError('Data connection closed'));
     this.closeListener();
     const socket = this.#socket;
     if (socket && !socket.destroyed) {

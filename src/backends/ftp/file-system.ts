@@ -13,13 +13,13 @@ import { chmod, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promise
 import type { Socket } from 'node:net';
 import { type Readable, Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { BackendContext } from '../backend.js';
 import { FileServerError } from '../../errors.js';
 import type { AtomicFile } from '../../files/atomic-file.js';
 import { resolveForRead, resolveForWrite } from '../../files/safe-path.js';
 import { clientMessage, listFolder, openUpload, resolveEntry } from '../../files/tree.js';
 import { joinVirtual } from '../../files/virtual-path.js';
 import type { ActiveTransfer, Peer } from '../../transfer.js';
+import type { BackendContext } from '../backend.js';
 import { FileSystemBase, type FtpConnection } from './ftp-srv.js';
 
 /**
@@ -38,7 +38,10 @@ export interface SessionState {
   track(abort: (reason: Error) => void): () => void;
 }
 
-type FileContext = Pick<BackendContext, 'root' | 'readOnly' | 'overwrite' | 'maxFileSize' | 'transfers' | 'log'>;
+type FileContext = Pick<
+  BackendContext,
+  'root' | 'readOnly' | 'overwrite' | 'maxFileSize' | 'transfers' | 'log'
+>;
 
 function aborted(message: string): FileServerError {
   return new FileServerError('ERR_TRANSFER_ABORTED', message);
@@ -108,13 +111,17 @@ export class JailedFileSystem extends FileSystemBase {
     });
   }
 
-  read(fileName: string, { start }: { start?: number } = {}): Promise<{ stream: Readable; clientPath: string }> {
+  read(
+    fileName: string,
+    { start }: { start?: number } = {},
+  ): Promise<{ stream: Readable; clientPath: string }> {
     return this.#run('download', async () => {
       const virtual = this.#virtual(fileName);
       const target = await resolveForRead(this.#ctx.root, virtual);
       const handle = await open(target.absolute, 'r');
       try {
-        if (!(await handle.stat()).isFile()) throw new FileServerError('ERR_NOT_FOUND', `Not a file: ${virtual}`);
+        if (!(await handle.stat()).isFile())
+          throw new FileServerError('ERR_NOT_FOUND', `Not a file: ${virtual}`);
       } catch (error) {
         await handle.close();
         throw error;
@@ -203,7 +210,8 @@ export class JailedFileSystem extends FileSystemBase {
 
   async #commit(file: AtomicFile): Promise<void> {
     await delay(COMMIT_SETTLE_MS);
-    if (this.#session.closed) throw aborted('The control connection closed: the client did not finish the upload');
+    if (this.#session.closed)
+      throw aborted('The control connection closed: the client did not finish the upload');
     await file.commit();
   }
 
@@ -251,6 +259,11 @@ export class JailedFileSystem extends FileSystemBase {
   }
 
   #begin(relative: string, direction: 'download' | 'upload'): ActiveTransfer {
-    return this.#ctx.transfers.begin({ protocol: 'ftp', peer: this.#session.peer, path: relative, direction });
+    return this.#ctx.transfers.begin({
+      protocol: 'ftp',
+      peer: this.#session.peer,
+      path: relative,
+      direction,
+    });
   }
 }

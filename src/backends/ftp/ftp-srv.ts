@@ -27,7 +27,7 @@ export interface FtpConnection extends EventEmitter {
   connector: unknown;
   authenticated?: boolean;
   /** True once the control connection is protected by TLS. */
-  readonly secure: boolean;
+  secure: boolean;
   commands: {
     handle(command: string | FtpCommand): unknown;
     parse(message: string): FtpCommand;
@@ -67,7 +67,9 @@ export interface BluebirdStatic {
   new <T>(executor: (resolve: (value: T) => void, reject: (reason: unknown) => void) => void): PromiseLike<T>;
   reject(reason: unknown): PromiseLike<never>;
   /** Rejecting with this makes ftp-srv answer 425 "No connection established". */
-  TimeoutError: new (message?: string) => Error;
+  TimeoutError: new (
+    message?: string,
+  ) => Error;
 }
 
 interface FtpSrvModule {

@@ -8,9 +8,15 @@
  * @module
  */
 import type { Socket } from 'node:net';
+import tls from 'node:tls';
 import { FileServerError } from '../../errors.js';
 import type { Peer } from '../../transfer.js';
-import { type DataCommandState, type DataSettings, handleDataCommand, NO_DATA_CONNECTION } from './data-channel.js';
+import {
+  type DataCommandState,
+  type DataSettings,
+  handleDataCommand,
+  NO_DATA_CONNECTION,
+} from './data-channel.js';
 import type { SessionState } from './file-system.js';
 import type { FtpCommand, FtpConnection, FtpServer } from './ftp-srv.js';
 
@@ -25,6 +31,8 @@ export interface SessionSettings {
 
 const DATA_COMMANDS = new Set(['PASV', 'EPSV', 'PORT', 'EPRT']);
 const UPLOAD_COMMANDS = new Set(['STOR', 'APPE', 'STOU']);
+const FEATURES = ['EPRT', 'EPSV', 'MDTM', 'PASV', 'REST STREAM', 'SIZE', 'TVFS', 'UTF8'];
+const TLS_FEATURES = ['AUTH TLS', 'PBSZ', 'PROT'];
 /** What a client may send before AUTH TLS on a server that requires TLS. */
 const BEFORE_TLS = new Set(['AUTH', 'FEAT', 'QUIT', 'NOOP', 'SYST', 'HELP', 'PBSZ', 'PROT']);
 
@@ -74,7 +82,9 @@ export class FtpSession implements SessionState, DataCommandState {
     try {
       if (await this.#intercepted(command)) return;
       await original(command);
-      if (command.directive === 'AUTH') this.#secured();
+      if (command.directive === 'PASS' && this.failedLogins >= this.#settings.maxFailedLogins) {
+        await this.connection.close(421, 'Too many failed logins');
+      }
     } catch (error) {
       this.#settings.data.log('%s failed: %s', command.directive, (error as Error).message);
       await this.connection.reply(451, 'Local error in processing');
@@ -86,6 +96,21 @@ export class FtpSession implements SessionState, DataCommandState {
     const c = this.connection;
     if (this.#settings.requireTls && !c.secure && !BEFORE_TLS.has(directive)) {
       await c.reply(530, 'This server requires TLS: send AUTH TLS first');
+      return true;
+    }
+    if (directive === 'AUTH') {
+      await this.#startTls(arg);
+      return true;
+    }
+    if (directive === 'FEAT') {
+      // ftp-srv lists AUTH TLS even without TLS and leaves out EPSV and REST STREAM.
+      const features = [...FEATURES, ...(this.#settings.data.secureContext ? TLS_FEATURES : [])].sort();
+      await c.reply(
+        211,
+        'Extensions supported',
+        ...features.map((f) => ({ message: ` ${f}`, raw: true })),
+        'End',
+      );
       return true;
     }
     if (DATA_COMMANDS.has(directive)) {
@@ -100,12 +125,35 @@ export class FtpSession implements SessionState, DataCommandState {
     return false;
   }
 
-  /** After AUTH TLS the TLS socket carries the traffic: the idle timer moves to it. */
-  #secured(): void {
-    const secure = this.connection.commandSocket;
-    if (secure === this.#raw) return;
-    this.#raw.setTimeout(0);
-    // ftp-srv forwards the TLS socket's 'timeout' to the raw socket, where #idle listens.
+  /**
+   * AUTH TLS (RFC 4217). ftp-srv's own handler wraps the socket only after its 234 reply has
+   * been written, so a ClientHello arriving in between is read as a command and answered in
+   * clear text, which breaks the handshake at random. Here the socket stops emitting data before
+   * the reply and is wrapped as soon as the reply is out; bytes that came meanwhile stay
+   * buffered and go to TLS. Events of the TLS socket are forwarded to the raw one, where
+   * ftp-srv (and this session) listen.
+   */
+  async #startTls(arg: string | null): Promise<void> {
+    const c = this.connection;
+    const secureContext = this.#settings.data.secureContext;
+    if (!secureContext) return void (await c.reply(502, 'TLS is not enabled on this server'));
+    if (!['TLS', 'TLS-C', 'SSL'].includes(arg?.trim().toUpperCase() ?? '')) {
+      return void (await c.reply(504, 'Use AUTH TLS'));
+    }
+    if (c.secure) return void (await c.reply(503, 'TLS is already on'));
+    const raw = this.#raw;
+    raw.pause();
+    await new Promise<void>((resolve, reject) =>
+      raw.write('234 AUTH TLS successful\r\n', (error) => (error ? reject(error) : resolve())),
+    );
+    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext });
+    for (const event of ['data', 'timeout', 'end', 'close', 'drain', 'error']) {
+      secure.on(event, (...args: unknown[]) => raw.emit(event, ...args));
+    }
+    c.commandSocket = secure;
+    c.secure = true;
+    // The TLS socket now reads the descriptor: the idle timer moves to it.
+    raw.setTimeout(0);
     secure.setTimeout(this.#settings.idleTimeoutMs);
   }
 
@@ -119,12 +167,9 @@ export class FtpSession implements SessionState, DataCommandState {
     void this.connection.close(421, 'Idle timeout, closing control connection');
   }
 
-  /** Counts a failed login; true when the connection has had too many and is being closed. */
-  loginFailed(): boolean {
+  /** Counts a failed login; the connection closes after the reply to the last allowed one. */
+  loginFailed(): void {
     this.failedLogins++;
-    if (this.failedLogins < this.#settings.maxFailedLogins) return false;
-    setImmediate(() => void this.connection.close(421, 'Too many failed logins'));
-    return true;
   }
 
   #closing(): void {
