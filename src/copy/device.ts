@@ -60,6 +60,11 @@ export interface Device {
    * ERR_DEVICE_COMMAND_FAILED when a prompt repeats beyond its `max`.
    */
   execute(command: string, options?: ExecuteOptions): Promise<string>;
+  /**
+   * Connects when not connected yet. The copy helpers call it before they read `localAddress`;
+   * devices that are always connected need not have it.
+   */
+  connect?(options?: { signal?: AbortSignal }): Promise<unknown>;
 }
 
 /** `text` with every secret replaced by `***`. */

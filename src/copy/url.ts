@@ -137,7 +137,15 @@ export function resolveUrl(
   reference: string,
   options: ResolveUrlOptions = {},
 ): ResolvedUrl {
-  const ref = parseServerReference(reference);
+  return resolveReference(testbed, parseServerReference(reference), options);
+}
+
+/** {@link resolveUrl} for a reference already split into its parts (no parsing, no decoding). */
+export function resolveReference(
+  testbed: Testbed,
+  ref: ServerReference,
+  options: ResolveUrlOptions = {},
+): ResolvedUrl {
   const entry = testbed.server(ref.server);
   const entryProtocol = typeof entry.protocol === 'string' ? entry.protocol.toLowerCase() : undefined;
   if (entryProtocol !== undefined && !compatible(entryProtocol, ref.protocol)) {

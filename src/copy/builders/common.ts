@@ -33,6 +33,7 @@ const REASONS: ReadonlyArray<readonly [RegExp, FailureReason]> = [
     /invalid input|invalid command|incomplete command|ambiguous command|syntax error|unknown command|command not found|invalid option|unrecognized option|usage:/i,
     'invalid-command',
   ],
+  [/already exist|file exists/i, 'exists'],
 ];
 
 /** The reason a failed copy's output gives. */

@@ -41,7 +41,10 @@ async function withClient<T>(
 function mapError(error: unknown, target: ResolvedUrl, action: string): unknown {
   if (error instanceof FileServerError) return error;
   const reply = error instanceof FTPError ? error.code : undefined;
-  const code = reply === 550 && action === 'download of' ? 'ERR_NOT_FOUND' : 'ERR_TRANSFER_FAILED';
+  // 550 is the standard reply; ftp-srv answers a missing file with 551 "No such file".
+  const missing =
+    reply === 550 || (reply !== undefined && /no such file|not found/i.test((error as Error).message));
+  const code = missing && action === 'download of' ? 'ERR_NOT_FOUND' : 'ERR_TRANSFER_FAILED';
   const why = reply === 530 ? 'login refused' : (error as Error).message;
   return new FileServerError(code, `FTP ${action} ${target.displayUrl} failed: ${why}`, {
     cause: error,
