@@ -1,0 +1,72 @@
+/**
+ * Retransmission timeout that adapts to the measured round-trip time (Jacobson's algorithm, as in
+ * RFC 6298) with Karn's rule (the caller never samples a block that was retransmitted), a floor so
+ * that a fast loopback does not turn into a retransmission storm, and exponential backoff while
+ * nothing gets through. RFC 1123 section 4.2.3.2 asks TFTP for exactly this; peers use fixed or
+ * doubling timers.
+ * @module
+ */
+
+/** Settings of a {@link RetransmitTimeout}. */
+export interface RtoOptions {
+  /** Timeout before the first round-trip sample, in ms. */
+  readonly initialMs: number;
+  /** Never wait less than this, in ms. */
+  readonly minMs: number;
+  /** Never wait more than this, backoff included, in ms. */
+  readonly maxMs: number;
+}
+
+/** Smoothed RTT estimator and backoff state for one transfer. */
+export class RetransmitTimeout {
+  readonly #min: number;
+  readonly #max: number;
+  #srtt = -1;
+  #rttvar = 0;
+  #base: number;
+  #backoff = 1;
+
+  constructor(options: RtoOptions) {
+    this.#min = Math.max(1, options.minMs);
+    this.#max = Math.max(this.#min, options.maxMs);
+    this.#base = clamp(options.initialMs, this.#min, this.#max);
+  }
+
+  /** The current timeout in ms, backoff included. */
+  get timeoutMs(): number {
+    return Math.min(this.#base * this.#backoff, this.#max);
+  }
+
+  /** Smoothed round-trip time in ms, or undefined before the first sample. */
+  get srttMs(): number | undefined {
+    return this.#srtt < 0 ? undefined : this.#srtt;
+  }
+
+  /** Feeds one round-trip measurement of a packet that was sent exactly once (Karn). */
+  sample(rttMs: number): void {
+    const rtt = Math.max(0, rttMs);
+    if (this.#srtt < 0) {
+      this.#srtt = rtt;
+      this.#rttvar = rtt / 2;
+    } else {
+      this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - rtt);
+      this.#srtt = 0.875 * this.#srtt + 0.125 * rtt;
+    }
+    this.#base = clamp(this.#srtt + Math.max(1, 4 * this.#rttvar), this.#min, this.#max);
+    this.#backoff = 1;
+  }
+
+  /** A timeout expired: double the next wait (up to the maximum). */
+  backoff(): void {
+    if (this.#base * this.#backoff < this.#max) this.#backoff *= 2;
+  }
+
+  /** Progress was made without a usable sample: forget the backoff. */
+  resetBackoff(): void {
+    this.#backoff = 1;
+  }
+}
+
+function clamp(value: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, value));
+}
