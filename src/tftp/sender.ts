@@ -1,0 +1,359 @@
+/**
+ * The sending side of a transfer (server RRQ, client put): DATA out, ACK in, RFC 1350 lockstep
+ * or an RFC 7440 window.
+ *
+ * - Blocks of the window live in reused slot buffers with their header written in place, so a
+ *   retransmission never re-reads (or re-converts) the source and sending allocates nothing.
+ * - Sorcerer's Apprentice (RFC 1123): a repeated ACK never triggers a resend in lockstep; in a
+ *   window, an ACK of the block before the window (the peer saw a gap at its start) triggers one
+ *   immediate resend per window position, and an ACK inside the window resends from the block
+ *   after it at once (RFC 7440 gap recovery). Everything else waits for the timer.
+ * - The timer is an RTT-adaptive RTO ({@link RetransmitTimeout}), sampled only from blocks sent
+ *   once (Karn), backed off on every expiry, with a budget of consecutive expiries.
+ * @module
+ */
+import { decodePacket, encodeError, OPCODE, writeDataHeader } from './codec.js';
+import { TFTP_ERROR, TftpError } from './errors.js';
+import type { TransferParams } from './options.js';
+import type { RetransmitTimeout } from './rto.js';
+import {
+  Alarm,
+  absoluteBlock,
+  newCounters,
+  type SessionClock,
+  type SessionCounters,
+  type SessionIo,
+  type SessionResult,
+  wireBlock,
+} from './session.js';
+import type { BlockSource } from './source.js';
+
+/** Everything a {@link Sender} runs with. */
+export interface SenderConfig {
+  readonly params: Pick<TransferParams, 'blksize' | 'windowsize' | 'rollover'>;
+  readonly source: BlockSource;
+  readonly io: SessionIo;
+  readonly clock: SessionClock;
+  readonly rto: RetransmitTimeout;
+  /** Consecutive timer expiries tolerated before giving up. */
+  readonly retries: number;
+  /** An OACK to send (and repeat) until the peer's ACK 0; without one, DATA 1 goes out at once. */
+  readonly oack?: Buffer | undefined;
+  /** Called when DATA starts to flow (at once without an OACK, else on ACK 0). */
+  readonly onDataStart?: (() => void) | undefined;
+  /** Called after each block the peer acknowledged, with the total bytes acknowledged. */
+  readonly onProgress?: ((bytes: number) => void) | undefined;
+  /** Called once, when the transfer is over. */
+  readonly onEnd: (result: SessionResult) => void;
+}
+
+type SenderState = 'idle' | 'oack' | 'data' | 'done';
+
+/** The DATA-sending state machine. */
+export class Sender {
+  /** Live counters. */
+  readonly counters: SessionCounters = newCounters();
+  readonly #c: SenderConfig;
+  readonly #blksize: number;
+  readonly #window: number;
+  readonly #slots: Buffer[];
+  readonly #lengths: Int32Array;
+  readonly #alarm: Alarm;
+  #state: SenderState = 'idle';
+  /** Oldest block not yet acknowledged. */
+  #base = 1;
+  /** Next block to put on the wire. */
+  #next = 1;
+  /** Next block to read into a slot. */
+  #filled = 1;
+  /** Highest block ever sent (anything at or below it is a retransmission). */
+  #highestSent = 0;
+  /** The final (short) block, once the source has ended. */
+  #last = Number.POSITIVE_INFINITY;
+  #reading = false;
+  #waitingForSends = false;
+  #expiries = 0;
+  /** Window position at which the one immediate resend for "ACK of base-1" was spent. */
+  #fastResendAt = 0;
+  /** Block whose round trip is being timed, and when it went out. */
+  #sampleBlock = -1;
+  #sampleSentAt = 0;
+  #ackedBytes = 0;
+  #oackSentAt = 0;
+  #oackRepeated = false;
+
+  constructor(config: SenderConfig) {
+    this.#c = config;
+    this.#blksize = config.params.blksize;
+    this.#window = Math.max(1, config.params.windowsize);
+    this.#slots = Array.from({ length: this.#window }, () => Buffer.allocUnsafeSlow(4 + this.#blksize));
+    this.#lengths = new Int32Array(this.#window);
+    this.#alarm = new Alarm(config.clock, () => this.#onTimeout());
+  }
+
+  /** Sends the OACK or the first window. */
+  start(): void {
+    if (this.#state !== 'idle') return;
+    if (this.#c.oack) {
+      this.#state = 'oack';
+      this.#oackSentAt = this.#c.clock.now();
+      this.#c.io.send(this.#c.oack);
+      this.#alarm.set(this.#c.rto.timeoutMs);
+    } else {
+      this.#startData();
+    }
+  }
+
+  /** True once the transfer has ended. */
+  get done(): boolean {
+    return this.#state === 'done';
+  }
+
+  /** Current retransmission timeout in ms. */
+  get rtoMs(): number {
+    return this.#c.rto.timeoutMs;
+  }
+
+  /** Handles one datagram from the peer (already checked to come from it). */
+  receive(datagram: Buffer): void {
+    if (this.#state === 'done') return;
+    // Fast path: an ACK is 4 bytes, opcode 4.
+    if (datagram.length >= 4 && datagram[0] === 0 && datagram[1] === OPCODE.ACK) {
+      this.#onAck(datagram.readUInt16BE(2));
+      return;
+    }
+    let packet: ReturnType<typeof decodePacket>;
+    try {
+      packet = decodePacket(datagram);
+    } catch {
+      this.counters.duplicates++; // garbled: ignore, the timer recovers
+      return;
+    }
+    if (packet.opcode === OPCODE.ERROR) {
+      this.#finish({
+        outcome: this.#state === 'oack' ? 'probe' : 'peer-error',
+        error: new TftpError('ERR_TFTP', `Peer sent ERROR ${packet.code}: ${packet.message}`, {
+          tftpCode: packet.code,
+          details: { peerMessage: packet.message },
+        }),
+      });
+      return;
+    }
+    if (packet.opcode === OPCODE.OACK) {
+      this.counters.duplicates++; // the peer repeated its OACK (our DATA 1 was lost): the timer resends
+      return;
+    }
+    this.#protocolError(
+      `unexpected ${packet.opcode === OPCODE.DATA ? 'DATA' : `opcode ${packet.opcode}`} while sending`,
+    );
+  }
+
+  /** Ends the transfer from this side, telling the peer with an ERROR packet. */
+  abort(
+    error: TftpError,
+    wire: { code: number; message: string } = { code: 0, message: error.message },
+  ): void {
+    if (this.#state === 'done') return;
+    this.#c.io.send(encodeError(wire.code, wire.message));
+    this.#finish({ outcome: error.code === 'ERR_TRANSFER_ABORTED' ? 'aborted' : 'local-error', error });
+  }
+
+  #onAck(wire: number): void {
+    const c = this.#c;
+    if (this.#state === 'oack') {
+      if (wire !== 0) {
+        this.counters.duplicates++; // stale: keep waiting for ACK 0 (tftp-hpa does the same)
+        return;
+      }
+      if (!this.#oackRepeated) c.rto.sample(c.clock.now() - this.#oackSentAt);
+      this.#startData();
+      return;
+    }
+    if (this.#state !== 'data') return;
+    const rollover = c.params.rollover;
+    const abs = absoluteBlock(wire, this.#base - 1, rollover);
+    if (abs < 0 || abs >= this.#next) {
+      this.counters.duplicates++; // acknowledges nothing we sent: stale or bogus
+      return;
+    }
+    if (abs === this.#base - 1) {
+      this.counters.duplicates++;
+      // Lockstep: a repeated ACK is the Sorcerer's Apprentice trigger; never resend on it.
+      // Window: the peer says block `base` is missing; resend once per window position.
+      if (this.#window > 1 && this.#fastResendAt !== this.#base && this.#next > this.#base) {
+        this.#fastResendAt = this.#base;
+        this.#goBack();
+      }
+      return;
+    }
+    // abs acknowledges base..abs.
+    if (this.#sampleBlock !== -1 && abs >= this.#sampleBlock) {
+      c.rto.sample(c.clock.now() - this.#sampleSentAt);
+      this.#sampleBlock = -1;
+    } else {
+      c.rto.resetBackoff();
+    }
+    this.#expiries = 0;
+    for (let b = this.#base; b <= abs; b++) this.#ackedBytes += this.#lengths[b % this.#window]! - 4;
+    this.counters.blocks += abs - this.#base + 1;
+    this.counters.bytes = this.#ackedBytes;
+    this.#base = abs + 1;
+    c.onProgress?.(this.#ackedBytes);
+    if (abs >= this.#last) {
+      this.#finish({ outcome: 'ok' });
+      return;
+    }
+    // An ACK short of everything sent means the peer lost the block after it: resend from there.
+    if (abs + 1 < this.#next) this.#goBack();
+    else this.#pump();
+  }
+
+  #startData(): void {
+    this.#state = 'data';
+    this.#c.onDataStart?.();
+    this.#pump();
+  }
+
+  /** Resends the window from its first block. */
+  #goBack(): void {
+    this.#next = this.#base;
+    this.#sampleBlock = -1; // Karn: nothing in flight can be timed now
+    this.#pump();
+  }
+
+  /** Reads blocks into free slots and sends whatever the window allows. */
+  #pump(): void {
+    if (this.#state !== 'data') return;
+    const end = this.#base + this.#window; // first block beyond the window
+    while (this.#next < end && this.#next <= this.#last) {
+      if (this.#next === this.#filled) {
+        if (!this.#fill()) break;
+      }
+      this.#sendBlock(this.#next++);
+    }
+    // Nothing in flight (waiting for the source): no timer, the idle timeout covers a stall.
+    if (this.#next > this.#base) this.#alarm.set(this.#c.rto.timeoutMs);
+    else this.#alarm.clear();
+  }
+
+  /** Reads block #filled into its slot; false when it has to wait (read or pending send). */
+  #fill(): boolean {
+    if (this.#reading || this.#waitingForSends) return false;
+    const block = this.#filled;
+    const slot = this.#slots[block % this.#window]!;
+    // The slot last held block - window, acknowledged by now, but a queued send may still read it.
+    if (block > this.#window && this.#c.io.pending > 0) {
+      this.#waitingForSends = true;
+      this.#c.io.whenSent(() => {
+        this.#waitingForSends = false;
+        this.#pump();
+      });
+      return false;
+    }
+    let result: number | Promise<number>;
+    try {
+      result = this.#c.source.read(slot, 4, this.#blksize);
+    } catch (error) {
+      this.#sourceFailed(error);
+      return false;
+    }
+    if (typeof result === 'number') {
+      this.#filledBlock(block, result);
+      return true;
+    }
+    this.#reading = true;
+    result.then(
+      (n) => {
+        this.#reading = false;
+        if (this.#state !== 'data') return;
+        this.#filledBlock(block, n);
+        this.#pump();
+      },
+      (error: unknown) => {
+        this.#reading = false;
+        this.#sourceFailed(error);
+      },
+    );
+    return false;
+  }
+
+  #filledBlock(block: number, n: number): void {
+    const index = block % this.#window;
+    writeDataHeader(this.#slots[index]!, wireBlock(block, this.#c.params.rollover));
+    this.#lengths[index] = 4 + n;
+    if (n < this.#blksize) this.#last = block;
+    this.#filled = block + 1;
+  }
+
+  #sendBlock(block: number): void {
+    const index = block % this.#window;
+    if (block <= this.#highestSent) {
+      this.counters.retransmits++;
+      if (block <= this.#sampleBlock) this.#sampleBlock = -1;
+    } else {
+      this.#highestSent = block;
+      // Time the round trip of the last block of each window: it is the one the peer ACKs.
+      if (this.#sampleBlock === -1 && (block === this.#base + this.#window - 1 || block === this.#last)) {
+        this.#sampleBlock = block;
+        this.#sampleSentAt = this.#c.clock.now();
+      }
+    }
+    this.#c.io.send(this.#slots[index]!, this.#lengths[index]!);
+  }
+
+  #onTimeout(): void {
+    if (this.#state === 'done') return;
+    this.counters.timeouts++;
+    if (++this.#expiries > this.#c.retries) {
+      this.#finish({
+        outcome: 'timeout',
+        error: new TftpError(
+          'ERR_TFTP_TIMEOUT',
+          `No answer from the peer after ${this.#c.retries} retransmissions`,
+        ),
+      });
+      return;
+    }
+    this.#c.rto.backoff();
+    if (this.#state === 'oack') {
+      this.#oackRepeated = true;
+      this.counters.retransmits++;
+      this.#c.io.send(this.#c.oack!);
+      this.#alarm.set(this.#c.rto.timeoutMs);
+      return;
+    }
+    this.#fastResendAt = 0;
+    this.#goBack();
+  }
+
+  #sourceFailed(error: unknown): void {
+    if (this.#state === 'done') return;
+    const failure = new TftpError(
+      'ERR_TFTP',
+      `Reading the file failed: ${(error as Error)?.message ?? error}`,
+      {
+        tftpCode: TFTP_ERROR.NOT_DEFINED,
+        cause: error,
+      },
+    );
+    this.#c.io.send(encodeError(TFTP_ERROR.NOT_DEFINED, 'Read error'));
+    this.#finish({ outcome: 'local-error', error: failure });
+  }
+
+  #protocolError(reason: string): void {
+    this.#c.io.send(encodeError(TFTP_ERROR.ILLEGAL_OPERATION, reason));
+    this.#finish({
+      outcome: 'protocol-error',
+      error: new TftpError('ERR_TFTP_PROTOCOL', `Peer broke the protocol: ${reason}`, {
+        tftpCode: TFTP_ERROR.ILLEGAL_OPERATION,
+      }),
+    });
+  }
+
+  #finish(result: SessionResult): void {
+    if (this.#state === 'done') return;
+    this.#state = 'done';
+    this.#alarm.clear();
+    this.#c.onEnd(result);
+  }
+}
