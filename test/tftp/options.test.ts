@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { acceptOack, MAX_BLKSIZE, type NegotiationLimits, negotiate } from '../../src/tftp/options.js';
+import {
+  acceptOack,
+  MAX_BLKSIZE,
+  type NegotiationLimits,
+  type NegotiationRequest,
+  negotiate,
+} from '../../src/tftp/options.js';
 
 const limits: NegotiationLimits = { maxBlksize: MAX_BLKSIZE, maxWindowsize: 64, refuse: new Set() };
-const read = { direction: 'read', mode: 'octet', size: 1234 } as const;
+const read: NegotiationRequest = { direction: 'read', mode: 'octet', size: 1234 };
 
 function oack(requested: Array<[string, string]>, request = read, l = limits) {
   const result = negotiate(requested, request, l);
@@ -93,7 +99,7 @@ describe('server negotiation (RFC 2347/2348/2349/7440)', () => {
   });
 
   it('echoes the tsize of a write and refuses one over the quota with ERROR 3', () => {
-    const write = { direction: 'write', mode: 'octet', maxFileSize: 1000 } as const;
+    const write: NegotiationRequest = { direction: 'write', mode: 'octet', maxFileSize: 1000 };
     expect(oack([['tsize', '1000']], write).oack).toEqual([['tsize', '1000']]);
     expect(negotiate([['tsize', '1001']], write, limits)).toMatchObject({ ok: false, code: 3 });
   });
