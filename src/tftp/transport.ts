@@ -1,0 +1,274 @@
+/**
+ * UDP for the TFTP engine; the only module that imports node:dgram.
+ *
+ * - Every socket binds to one explicit address (Node cannot read a datagram's destination
+ *   address, so a wildcard socket could answer from the wrong source address).
+ * - A transfer gets its own socket (a new TID) bound to the listener's address, with buffers
+ *   sized to window x blksize so that a whole window fits in the kernel's queue.
+ * - Sends resolve no names (a synchronous lookup for the IP literals we always pass), and are
+ *   counted until the kernel has them, so that buffers are never reused while still queued.
+ * - A datagram from anyone but the transfer's peer is answered with ERROR 5 (rate-limited, never
+ *   in reply to an ERROR) and otherwise ignored: the transfer goes on.
+ * @module
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { log } from '../log.js';
+import { encodeError, OPCODE } from './codec.js';
+import { TFTP_ERROR } from './errors.js';
+import type { SessionIo } from './session.js';
+
+/** An address and port. */
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** One datagram seen by the per-packet hook. */
+export interface TftpPacketEvent {
+  /** `in`: received from the peer; `out`: sent to it. */
+  readonly direction: 'in' | 'out';
+  /** The remote address. */
+  readonly address: string;
+  /** The remote port. */
+  readonly port: number;
+  /** The datagram. Valid only during the call: copy it to keep it. */
+  readonly packet: Buffer;
+}
+
+/** Called for every datagram a transfer sends or receives; absent, it costs nothing. */
+export type TftpPacketHook = (event: TftpPacketEvent) => void;
+
+/** Options of {@link UdpSocket.bind}. */
+export interface BindOptions {
+  /** Kernel send and receive buffer sizes in bytes (capped by net.core.[rw]mem_max). */
+  readonly bufferBytes?: number | undefined;
+  /** Bind to a port in this inclusive range instead of one the kernel picks. */
+  readonly portRange?: readonly [number, number] | undefined;
+}
+
+/** Node's dgram resolves even IP literals asynchronously; we only ever pass IP literals. */
+function literalLookup(
+  address: string,
+  family: unknown,
+  callback: (error: Error | null, address: string, family: number) => void,
+): void {
+  callback(null, address, typeof family === 'number' ? family : net.isIPv6(address) ? 6 : 4);
+}
+
+/** A bound UDP socket with send accounting. */
+export class UdpSocket {
+  readonly #socket: dgram.Socket;
+  readonly local: Endpoint;
+  #pending = 0;
+  #drained: Array<() => void> = [];
+  #closed = false;
+  /** Receives every datagram. */
+  onMessage: (message: Buffer, remote: dgram.RemoteInfo) => void = () => {};
+
+  private constructor(socket: dgram.Socket, local: Endpoint) {
+    this.#socket = socket;
+    this.local = local;
+    socket.on('message', (message, remote) => this.onMessage(message, remote));
+    socket.on('error', (error) =>
+      log.tftp('socket %s:%d error: %s', local.address, local.port, error.message),
+    );
+  }
+
+  /** Binds a socket to `address` and `port` (0: any free port). Rejects with the system error. */
+  static async bind(address: string, port: number, options: BindOptions = {}): Promise<UdpSocket> {
+    const range = options.portRange;
+    if (port !== 0 || !range) return UdpSocket.#bindOnce(address, port, options);
+    const [low, high] = range;
+    const span = high - low + 1;
+    const first = Math.floor(Math.random() * span);
+    let lastError: unknown;
+    for (let i = 0; i < Math.min(span, 512); i++) {
+      try {
+        return await UdpSocket.#bindOnce(address, low + ((first + i) % span), options);
+      } catch (error) {
+        lastError = error;
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      }
+    }
+    throw lastError;
+  }
+
+  static #bindOnce(address: string, port: number, options: BindOptions): Promise<UdpSocket> {
+    const bytes = options.bufferBytes;
+    const socket = dgram.createSocket({
+      type: net.isIPv6(address.replace(/%.*$/, '')) ? 'udp6' : 'udp4',
+      lookup: literalLookup as never,
+      ...(bytes === undefined ? {} : { recvBufferSize: bytes, sendBufferSize: bytes }),
+    });
+    return new Promise<UdpSocket>((resolve, reject) => {
+      const onError = (error: Error) => {
+        socket.close();
+        reject(error);
+      };
+      socket.once('error', onError);
+      socket.bind({ address, port, exclusive: true }, () => {
+        socket.off('error', onError);
+        const bound = socket.address();
+        resolve(new UdpSocket(socket, { address: bound.address, port: bound.port }));
+      });
+    });
+  }
+
+  /** Sends not yet handed to the kernel. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** Kernel receive buffer size in bytes. */
+  get receiveBufferSize(): number {
+    return this.#socket.getRecvBufferSize();
+  }
+
+  /** Sends `data[0, length)`; the buffer must stay untouched while {@link UdpSocket.pending} > 0. */
+  send(data: Buffer, length: number, port: number, address: string): void {
+    if (this.#closed) return;
+    this.#pending++;
+    try {
+      this.#socket.send(data, 0, length, port, address, this.#sent);
+    } catch (error) {
+      this.#sent(error as Error);
+    }
+  }
+
+  #sent = (error: Error | null): void => {
+    if (error && log.tftp.enabled) log.tftp('send from port %d failed: %s', this.local.port, error.message);
+    if (--this.#pending === 0 && this.#drained.length > 0) {
+      const waiting = this.#drained;
+      this.#drained = [];
+      for (const fn of waiting) fn();
+    }
+  };
+
+  /** Calls `fn` once nothing is pending. */
+  whenSent(fn: () => void): void {
+    if (this.#pending === 0) fn();
+    else this.#drained.push(fn);
+  }
+
+  /** Lets the process exit while only this socket is open. */
+  unref(): void {
+    this.#socket.unref();
+  }
+
+  /** Closes the socket; idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#drained = [];
+    try {
+      this.#socket.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** Scope ids differ in spelling (`%eth0`, `%2`); ports and addresses must match exactly. */
+function sameAddress(a: string, b: string): boolean {
+  return a === b || a.replace(/%.*$/, '') === b.replace(/%.*$/, '');
+}
+
+/**
+ * One transfer's socket, talking to one peer: the {@link SessionIo} of a state machine.
+ * Until {@link TransferChannel.lock} is called (client before the first reply), datagrams from
+ * `expectFrom`'s address are offered to `onFirstReply`.
+ */
+export class TransferChannel implements SessionIo {
+  readonly socket: UdpSocket;
+  readonly #hook: TftpPacketHook | undefined;
+  #peerAddress: string;
+  #peerPort: number;
+  #locked: boolean;
+  #strangerSecond = 0;
+  #strangerReplies = 0;
+  /** Datagrams from the peer. */
+  onPacket: (datagram: Buffer) => void = () => {};
+  /** Before the lock: a datagram from the expected address; return true to lock onto its port. */
+  onFirstReply: ((datagram: Buffer, from: Endpoint) => boolean) | undefined;
+  /** Datagrams from strangers seen so far. */
+  strangers = 0;
+
+  constructor(
+    socket: UdpSocket,
+    peer: Endpoint,
+    options: { locked: boolean; hook?: TftpPacketHook | undefined },
+  ) {
+    this.socket = socket;
+    this.#peerAddress = peer.address;
+    this.#peerPort = peer.port;
+    this.#locked = options.locked;
+    this.#hook = options.hook;
+    socket.onMessage = (message, remote) => this.#onMessage(message, remote);
+  }
+
+  /** Where sends go. */
+  get peer(): Endpoint {
+    return { address: this.#peerAddress, port: this.#peerPort };
+  }
+
+  /** Fixes the peer (its TID) from now on. */
+  lock(peer: Endpoint): void {
+    this.#peerAddress = peer.address;
+    this.#peerPort = peer.port;
+    this.#locked = true;
+  }
+
+  get pending(): number {
+    return this.socket.pending;
+  }
+
+  whenSent(fn: () => void): void {
+    this.socket.whenSent(fn);
+  }
+
+  send(packet: Buffer, length = packet.length): void {
+    if (this.#hook) {
+      this.#hook({
+        direction: 'out',
+        address: this.#peerAddress,
+        port: this.#peerPort,
+        packet: packet.subarray(0, length),
+      });
+    }
+    this.socket.send(packet, length, this.#peerPort, this.#peerAddress);
+  }
+
+  #onMessage(message: Buffer, remote: dgram.RemoteInfo): void {
+    if (this.#locked) {
+      if (remote.port === this.#peerPort && sameAddress(remote.address, this.#peerAddress)) {
+        this.#hook?.({ direction: 'in', address: remote.address, port: remote.port, packet: message });
+        this.onPacket(message);
+        return;
+      }
+    } else if (sameAddress(remote.address, this.#peerAddress) && this.onFirstReply) {
+      const from = { address: remote.address, port: remote.port };
+      this.#hook?.({ direction: 'in', address: remote.address, port: remote.port, packet: message });
+      if (this.onFirstReply(message, from)) return;
+    }
+    this.#stranger(message, remote);
+  }
+
+  /** ERROR 5 to a stranger, at most 10 a second, never in reply to an ERROR (no ping-pong). */
+  #stranger(message: Buffer, remote: dgram.RemoteInfo): void {
+    this.strangers++;
+    if (message.length >= 2 && message[0] === 0 && message[1] === OPCODE.ERROR) return;
+    const second = Math.floor(performance.now() / 1000);
+    if (second !== this.#strangerSecond) {
+      this.#strangerSecond = second;
+      this.#strangerReplies = 0;
+    }
+    if (++this.#strangerReplies > 10) return;
+    const reply = encodeError(TFTP_ERROR.UNKNOWN_TID, 'Unknown transfer ID');
+    this.socket.send(reply, reply.length, remote.port, remote.address);
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
