@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+export type { TftpBackendOptions } from './backends/tftp.js';
 export { type Credentials, generateCredentials } from './credentials.js';
 export {
   type DynamicServers,
@@ -44,6 +45,47 @@ export {
   Testbed,
   type TestbedInit,
 } from './testbed/testbed.js';
+export {
+  type AckPacket,
+  type DataPacket,
+  decodePacket,
+  type Endpoint,
+  type ErrorPacket,
+  encodePacket,
+  KNOWN_OPTIONS,
+  type KnownOption,
+  type OackPacket,
+  OPCODE,
+  type RequestPacket,
+  type RootHandlerOptions,
+  rootHandler,
+  TFTP_ERROR,
+  type TftpCallOptions,
+  TftpClient,
+  type TftpClientEvents,
+  type TftpClientOptions,
+  TftpError,
+  type TftpErrorCode,
+  type TftpErrorNumber,
+  type TftpErrorOptions,
+  type TftpHandler,
+  type TftpOptionList,
+  type TftpOutcome,
+  type TftpPacket,
+  type TftpPacketEvent,
+  type TftpPacketHook,
+  type TftpProgress,
+  type TftpRandomAccess,
+  type TftpReadContent,
+  type TftpRequest,
+  TftpServer,
+  type TftpServerCounters,
+  type TftpServerEvents,
+  type TftpServerOptions,
+  type TftpTransferInfo,
+  type TftpTransferSettings,
+  type TftpTransferStats,
+} from './tftp/index.js';
 export {
   type Peer,
   PROTOCOLS,
