@@ -428,10 +428,15 @@ export class FileServer extends EventEmitter<FileServerEvents> implements AsyncD
     const errors: unknown[] = [];
     // Leave the testbed first so that no new copy picks a server that is going away.
     if (this.#options.testbed && this.name) this.#options.testbed.release(this.name, this);
+    // Aborting the signal during the grace period cuts it short.
+    const cut = () => this.#tracker.cutGrace();
+    signal?.addEventListener('abort', cut, { once: true });
     try {
       await this.#running!.close({ graceMs: grace });
     } catch (error) {
       errors.push(error);
+    } finally {
+      signal?.removeEventListener('abort', cut);
     }
     try {
       await this.#teardown.run();

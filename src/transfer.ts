@@ -123,10 +123,16 @@ export class TransferTracker {
     try {
       return await Promise.race([
         once(this.#idle, 'idle', { signal: ac.signal }).then(() => true),
+        once(this.#idle, 'cut', { signal: ac.signal }).then(() => false),
         delay(graceMs, false, { signal: ac.signal }),
       ]);
     } finally {
       ac.abort();
     }
+  }
+
+  /** Ends every drain() waiting now, as if its grace period had run out (stop's signal aborted). */
+  cutGrace(): void {
+    this.#idle.emit('cut');
   }
 }
