@@ -57,7 +57,7 @@ export interface SessionResult {
 
 /** Counters a state machine keeps while it runs. */
 export interface SessionCounters {
-  /** File bytes moved (host form: after netascii decoding on receive, before encoding on send). */
+  /** DATA payload bytes moved (in netascii mode, the converted wire form). */
   bytes: number;
   /** DATA blocks moved (each counted once). */
   blocks: number;

@@ -35,7 +35,7 @@ export interface TftpTransferInfo {
 
 /** One finished transfer (successful or not): the server's `'transfer'` event and the client's result. */
 export interface TftpTransferStats extends TftpTransferInfo {
-  /** File bytes moved. */
+  /** DATA payload bytes moved (the file size in octet mode; the converted text in netascii mode). */
   readonly bytes: number;
   /** DATA blocks moved. */
   readonly blocks: number;
