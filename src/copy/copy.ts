@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -107,9 +107,9 @@ export async function copy(
   const meter = new Meter((bytes) => options.onProgress?.({ bytes, total }));
   let atomic: AtomicFile | undefined;
   let remoteTouched = false;
-  let firstError: unknown;
+  let committed = false;
+  let sha256 = '';
   const failed = (error: unknown) => {
-    firstError ??= error;
     abort.abort(error);
     throw error;
   };
@@ -144,7 +144,9 @@ export async function copy(
   };
 
   try {
-    await Promise.all([produce().catch(failed), consume().catch(failed)]);
+    const sides = await Promise.allSettled([produce().catch(failed), consume().catch(failed)]);
+    const failure = rootCause(sides, source.kind === 'remote', target.kind === 'remote', abort.signal);
+    if (failure !== undefined) throw failure;
     if (total !== undefined && meter.bytes !== total) {
       throw new FileServerError(
         'ERR_TRANSFER_FAILED',
@@ -154,32 +156,41 @@ export async function copy(
         },
       );
     }
+    sha256 = meter.digest();
+    checkExpected(
+      typeof options.verify === 'object' ? options.verify : {},
+      meter.bytes,
+      sha256,
+      'the transferred data',
+    );
     await atomic?.commit();
+    committed = true;
+    if (options.verify) {
+      const back = await readBack(target, writeVia, options.signal);
+      checkExpected(
+        { size: meter.bytes, sha256 },
+        back.bytes,
+        back.sha256,
+        `the destination ${target.shown}`,
+      );
+    }
   } catch (error) {
-    await atomic?.abort().catch(() => {});
-    // Only a file this copy created or truncated is removed, never one it did not touch.
+    // Nothing unverified or partial stays behind: a local file is never renamed into place (or
+    // is removed again when reading it back failed); a remote one this copy wrote is deleted.
+    if (committed && target.kind === 'local') await unlink(target.path).catch(() => {});
+    else await atomic?.abort().catch(() => {});
     if (target.kind === 'remote' && remoteTouched && writeVia?.remove) {
       await writeVia.remove(target.url, AbortSignal.timeout(10_000)).catch(() => {});
     }
-    const cause = firstError ?? error;
     if (options.signal?.aborted) throw options.signal.reason;
-    throw cause instanceof FileServerError ? cause : wrap(cause, source, target);
+    throw error instanceof FileServerError ? error : wrap(error, source, target);
   }
-  const sha256 = meter.digest();
   meter.report(true);
-  const expected = typeof options.verify === 'object' ? options.verify : {};
-  checkExpected(expected, meter.bytes, sha256, 'the transferred data');
-  let verified = false;
-  if (options.verify) {
-    const back = await readBack(target, writeVia, options.signal);
-    checkExpected({ size: meter.bytes, sha256 }, back.bytes, back.sha256, `the destination ${target.shown}`);
-    verified = true;
-  }
   const result: CopyResult = {
     bytes: meter.bytes,
     sha256,
     durationMs: performance.now() - started,
-    verified,
+    verified: Boolean(options.verify),
     from: source.shown,
     to: target.shown,
   };
@@ -286,6 +297,30 @@ function checkExpected(expected: VerifyOptions, bytes: number, sha256: string, w
       details: { expected, actual: { size: bytes, sha256 } },
     });
   }
+}
+
+/**
+ * When one side fails the other is stopped, and fails too. The error to report is the one a
+ * protocol client raised (it is mapped: ERR_NOT_FOUND, login refused...), not the echo of
+ * that failure in the stream on the other side; the source side first.
+ */
+function rootCause(
+  sides: PromiseSettledResult<unknown>[],
+  remoteSource: boolean,
+  remoteTarget: boolean,
+  stopped: AbortSignal,
+): unknown {
+  const [produced, consumed] = sides as [PromiseSettledResult<unknown>, PromiseSettledResult<unknown>];
+  const reason = (side: PromiseSettledResult<unknown>) =>
+    side.status === 'rejected' ? side.reason : undefined;
+  const echo = (error: unknown) => (error as Error)?.name === 'AbortError' && stopped.aborted;
+  const ranked = [
+    remoteSource ? reason(produced) : undefined,
+    remoteTarget ? reason(consumed) : undefined,
+    reason(produced),
+    reason(consumed),
+  ].filter((e) => e !== undefined);
+  return ranked.find((e) => !echo(e)) ?? ranked[0];
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

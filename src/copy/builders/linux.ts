@@ -216,14 +216,25 @@ export const linuxBuilder: CopyCommandBuilder = {
     const client = clientOf(request);
     const deviceFile =
       direction === 'to-device' ? deviceTarget(request.deviceFile, remote.path) : request.deviceFile;
-    let argv = words(request, client, deviceFile);
+    // Downloads land under a temporary name and are renamed when complete: a failed copy
+    // leaves neither a partial file nor (tftp-hpa creates it first) an empty one.
+    const part = `${deviceFile}.tbfs-part`;
+    const toDevice = direction === 'to-device';
+    let argv = words(request, client, toDevice ? part : deviceFile);
     if (request.vrf !== undefined && request.vrf !== false)
       argv = ['ip', 'vrf', 'exec', token('vrf', request.vrf), ...argv];
-    // A refused overwrite is decided here: the clients above all replace existing files.
-    const guard =
-      direction === 'to-device' && request.overwrite === false
-        ? `if [ -e ${shellQuote(deviceFile)} ]; then echo 'File exists' >&2; false; else ${argv.map(shellQuote).join(' ')}; fi`
-        : argv.map(shellQuote).join(' ');
+    let core = argv.map(shellQuote).join(' ');
+    // tftp-hpa exits 0 after a failure: its messages decide instead.
+    if (client === 'tftp')
+      core = `${core} 2>&1 | awk '{print} /^Error code|[Tt]imed out/{bad=1} END{exit bad}'`;
+    const [file, temp] = [shellQuote(deviceFile), shellQuote(part)];
+    const refuse =
+      toDevice && request.overwrite === false
+        ? `[ -e ${file} ]; then echo 'File exists' >&2; false; elif `
+        : '';
+    const guard = toDevice
+      ? `if ${refuse}${core}; then mv -f ${temp} ${file}; else rm -f ${temp}; false; fi`
+      : core;
     const command = `${guard}; echo "${EXIT_MARK}$?"`;
     const secrets = secretsOf(request);
     assertLength('linux', command, MAX_LINE, secrets);
@@ -239,8 +250,7 @@ export const linuxBuilder: CopyCommandBuilder = {
         const status = new RegExp(`${EXIT_MARK}(\\d+)`).exec(output);
         const text = output.replace(new RegExp(`\\n?${EXIT_MARK}\\d+\\s*$`), '');
         if (!status) throw copyFailed('linux', command, output, secrets, 'failed');
-        // tftp-hpa exits 0 after some failures: its messages count too.
-        if (status[1] !== '0' || /^(?:Error code \d+|Transfer timed out)/m.test(text)) {
+        if (status[1] !== '0') {
           const reason =
             /File exists/.test(text) && request.overwrite === false ? 'exists' : failureReason(text);
           throw copyFailed('linux', command, text, secrets, reason);

@@ -4,21 +4,45 @@
  * @internal
  * @module
  */
-import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import type { SFTPWrapper } from 'ssh2';
+import { endSink, writeChunk } from './streams.js';
 
 /** Bytes per request: 32 KiB fits every server's packet limit. */
 const CHUNK = 32 * 1024;
 /** Requests in flight. */
 const WINDOW = 16;
 
-function call<T>(fn: (cb: (error: Error | undefined | null, value: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => fn((error, value) => (error ? reject(error) : resolve(value))));
+type Call = <T>(fn: (cb: (error: Error | undefined | null, value: T) => void) => void) => Promise<T>;
+
+/**
+ * Requests on `sftp` as promises that also reject when the session closes: ssh2 never answers
+ * the requests still open when the connection goes (an abort ends it).
+ */
+function requests(sftp: SFTPWrapper): Call {
+  let gone: Error | undefined;
+  const open = new Set<(error: Error) => void>();
+  const onClose = () => {
+    gone ??= new Error('The SFTP session closed');
+    for (const reject of open) reject(gone);
+    open.clear();
+  };
+  sftp.once('close', onClose);
+  return <T>(fn: (cb: (error: Error | undefined | null, value: T) => void) => void) =>
+    new Promise<T>((resolve, reject) => {
+      if (gone) return reject(gone);
+      open.add(reject);
+      fn((error, value) => {
+        open.delete(reject);
+        if (error) reject(error);
+        else resolve(value);
+      });
+    });
 }
 
 /** Writes `source` to `path` (created or truncated), then closes the handle (servers commit on close). @internal */
 export async function sftpWriteFile(sftp: SFTPWrapper, path: string, source: Readable): Promise<void> {
+  const call = requests(sftp);
   const handle = await call<Buffer>((cb) => sftp.open(path, 'w', cb));
   let failure: unknown;
   const inflight = new Set<Promise<void>>();
@@ -58,14 +82,14 @@ export async function sftpReadFile(
   size: number,
   sink: Writable,
 ): Promise<void> {
+  const call = requests(sftp);
   const handle = await call<Buffer>((cb) => sftp.open(path, 'r', cb));
-  const read = (position: number, length: number) =>
-    new Promise<Buffer>((resolve, reject) => {
-      const buffer = Buffer.allocUnsafe(length);
-      sftp.read(handle, buffer, 0, length, position, (error, bytesRead) =>
-        error ? reject(error) : resolve(buffer.subarray(0, bytesRead)),
-      );
-    });
+  const read = (position: number, length: number) => {
+    const buffer = Buffer.allocUnsafe(length);
+    return call<number>((cb) => sftp.read(handle, buffer, 0, length, position, (e, n) => cb(e, n))).then(
+      (n) => buffer.subarray(0, n),
+    );
+  };
   const queue: Array<{ position: number; length: number; data: Promise<Buffer> }> = [];
   let next = 0;
   const fill = () => {
@@ -77,25 +101,21 @@ export async function sftpReadFile(
       next += length;
     }
   };
-  const write = async (piece: Buffer) => {
-    if (!sink.write(piece)) await once(sink, 'drain');
-  };
   try {
     fill();
     while (queue.length > 0) {
       const { position, length, data } = queue.shift()!;
       let piece = await data;
-      await write(piece);
+      await writeChunk(sink, piece);
       // A short read is legal in SFTP: fetch the rest of the range before going on.
       for (let got = piece.length; got < length; got += piece.length) {
         piece = await read(position + got, length - got);
         if (piece.length === 0) throw new Error(`the file ended after ${position + got} of ${size} bytes`);
-        await write(piece);
+        await writeChunk(sink, piece);
       }
       fill();
     }
-    sink.end();
-    await once(sink, 'finish');
+    await endSink(sink);
   } catch (error) {
     sink.destroy(error as Error);
     throw error;

@@ -12,6 +12,7 @@ import { FileServerError } from '../../errors.js';
 import { connectSsh, type SshConnection } from '../ssh-connect.js';
 import type { ResolvedUrl } from '../url.js';
 import { sftpReadFile, sftpWriteFile } from './sftp-stream.js';
+import { endSink, writeChunk } from './streams.js';
 import type { Transport } from './types.js';
 
 const CONNECT_TIMEOUT_MS = 20_000;
@@ -206,15 +207,16 @@ class ScpReader {
       const piece = this.#pending.subarray(0, Math.min(left, this.#pending.length));
       this.#pending = this.#pending.subarray(piece.length);
       left -= piece.length;
-      if (!sink.write(piece)) await once(sink, 'drain');
+      await writeChunk(sink, piece);
     }
-    sink.end();
-    await once(sink, 'finish');
+    await endSink(sink);
   }
 }
 
 /** @internal */
 export const scpTransport: Transport = {
+  // SCP cannot delete; SSH servers that speak scp nearly always speak SFTP as well.
+  remove: (target, signal) => sftpTransport.remove!(target, signal),
   download(target, sink, { signal, onSize }) {
     return withConnection(target, signal, 'download of', async (connection) => {
       const channel = await exec(connection, `scp -f ${quote(target.path)}`);
@@ -263,7 +265,7 @@ export const scpTransport: Transport = {
         let sent = 0;
         for await (const chunk of source as AsyncIterable<Buffer>) {
           sent += chunk.length;
-          if (!channel.write(chunk)) await once(channel, 'drain');
+          await writeChunk(channel, chunk);
         }
         if (sent !== size) throw new Error(`the source gave ${sent} bytes, not the ${size} announced`);
         channel.write(Buffer.from([0]));
