@@ -23,11 +23,11 @@ export interface SshLogin {
   readonly privateKey?: string | Buffer | undefined;
   readonly passphrase?: string | undefined;
   /**
-   * The server's host key fingerprint, `SHA256:<base64>` as `ssh-keygen -l` prints it. When
-   * given, any other key is refused; when absent, any key is accepted (lab devices and
+   * The server's host key fingerprint(s), `SHA256:<base64>` as `ssh-keygen -l` prints them.
+   * When given, any other key is refused; when absent, any key is accepted (lab devices and
    * throw-away servers have ephemeral keys).
    */
-  readonly hostKeyFingerprint?: string | undefined;
+  readonly hostKeyFingerprint?: string | readonly string[] | undefined;
 }
 
 /** An open connection and the socket under it. @internal */
@@ -78,10 +78,11 @@ export async function connectSsh(
       readyTimeout: timeoutMs,
       keepaliveInterval: 15_000,
       hostVerifier: (key: Buffer) => {
-        if (login.hostKeyFingerprint === undefined) return true;
+        const expected = login.hostKeyFingerprint;
+        if (expected === undefined) return true;
         const seen = sshFingerprint(key);
-        if (seen === login.hostKeyFingerprint) return true;
-        hostKeyRefused = `host key ${seen} is not the expected ${login.hostKeyFingerprint}`;
+        if (typeof expected === 'string' ? seen === expected : expected.includes(seen)) return true;
+        hostKeyRefused = `host key ${seen} is not the expected ${[expected].flat().join(' or ')}`;
         return false;
       },
     });

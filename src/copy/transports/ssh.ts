@@ -25,14 +25,13 @@ async function withConnection<T>(
   action: string,
   body: (connection: SshConnection) => Promise<T>,
 ): Promise<T> {
-  const fingerprint = target.entry.hostKeyFingerprint ?? target.entry.fingerprint;
   const connection = await connectSsh(
     {
       host: target.host,
       port: target.port,
       username: target.username ?? '',
       password: target.password,
-      hostKeyFingerprint: typeof fingerprint === 'string' ? fingerprint : undefined,
+      hostKeyFingerprint: fingerprints(target.entry),
     },
     { code: 'ERR_TRANSFER_FAILED', timeoutMs: CONNECT_TIMEOUT_MS, signal, what: target.displayUrl },
   );
@@ -53,6 +52,18 @@ async function withConnection<T>(
     connection.client.end();
     connection.socket.destroy();
   }
+}
+
+/**
+ * Host key fingerprints the testbed entry vouches for: our SSH server publishes
+ * `hostKeyFingerprints` ({ type: fingerprint }); a user may write `hostKeyFingerprint`.
+ */
+function fingerprints(entry: ResolvedUrl['entry']): string[] | undefined {
+  const found = [
+    entry.hostKeyFingerprint,
+    ...Object.values((entry.hostKeyFingerprints as Record<string, unknown> | undefined) ?? {}),
+  ].filter((f): f is string => typeof f === 'string');
+  return found.length > 0 ? found : undefined;
 }
 
 function openSftp(connection: SshConnection): Promise<SFTPWrapper> {
