@@ -129,7 +129,8 @@ const known = new Set([
 
 /**
  * A server's testbed entry in the pyATS shape (`path`, `credentials.default`), plus the short
- * protocol extras (fingerprints); multi-line extras such as PEM certificates are left out.
+ * protocol extras (fingerprints, passive ports); long ones such as PEM certificates and public
+ * keys are left out.
  */
 export function testbedEntry(info: FileServerInfo): Record<string, unknown> {
   const entry: Record<string, unknown> = {
@@ -142,9 +143,9 @@ export function testbedEntry(info: FileServerInfo): Record<string, unknown> {
     entry.credentials = { default: { username: info.username, password: info.password } };
   }
   for (const [key, value] of Object.entries(info)) {
-    if (known.has(key)) continue;
-    const short = typeof value === 'string' ? !value.includes('\n') && value.length <= 200 : true;
-    if (['string', 'number', 'boolean'].includes(typeof value) && short) entry[key] = value;
+    const json = JSON.stringify(value);
+    if (!known.has(key) && json !== undefined && json.length <= 300 && !json.includes('\\n'))
+      entry[key] = value;
   }
   return entry;
 }

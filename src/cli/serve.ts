@@ -178,11 +178,13 @@ function serverOptions(
   }
   if (values['read-only'] && values.writable)
     throw usageError('give --read-only or --writable, not both', 'serve');
-  // Read-only unless --writable, or the testbed entry, says otherwise.
+  // Read-only unless --writable, or the testbed entry, says otherwise; except information-only
+  // scp, where this host's sshd does the writing and nothing of ours could refuse it.
+  const infoOnly = protocol === 'scp' && values.embedded !== true && base.embedded !== true;
   const readOnly = values.writable
     ? false
     : values['read-only'] === true ||
-      (base.readOnly ?? (base.writable === undefined ? true : !base.writable));
+      (base.readOnly ?? (base.writable === undefined ? !infoOnly : !base.writable));
   const o: Record<string, unknown> = {
     ...base,
     protocol,

@@ -107,7 +107,9 @@ export async function holdUntilInterrupted(
   interrupts: Interrupts,
   cleanup: () => Promise<void>,
 ): Promise<void> {
-  const signal = await interrupts.received;
+  // Signal handlers do not keep Node running; a server that binds nothing (information-only scp) would let it exit.
+  const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
+  const signal = await interrupts.received.finally(() => clearInterval(keepAlive));
   out.event({ event: 'stopping', signal });
   out.line(`${signal}: stopping (again to cut running transfers short)`, true);
   const failures: unknown[] = [];

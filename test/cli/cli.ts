@@ -185,3 +185,25 @@ export async function stalledDownload(
     },
   };
 }
+
+/** A long-running CLI command in text mode; `text()` is what it printed so far. */
+export function startCliText(args: readonly string[]): {
+  child: ChildProcess;
+  text(): string;
+  stop(signal?: NodeJS.Signals): Promise<CliResult>;
+} {
+  const child = spawn(process.execPath, [cliPath(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = collect(child, 60_000);
+  let text = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    text += chunk.toString();
+  });
+  return {
+    child,
+    text: () => text,
+    stop: async (signal = 'SIGINT') => {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal);
+      return result;
+    },
+  };
+}

@@ -2,7 +2,6 @@
  * `testbed-fileserver serve`, run as a child process from the run's build, with curl as the
  * device: what it prints, one event per transfer, Ctrl-C and SIGTERM, the live testbed file.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect, it } from 'vitest';
@@ -11,7 +10,7 @@ import { Testbed } from '../../src/testbed/testbed.js';
 import { describeWith } from '../helpers/env.js';
 import { curl } from '../helpers/http.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { cliPath, collect, portIsFree, runCli, stalledDownload, startCli } from './cli.js';
+import { portIsFree, runCli, stalledDownload, startCli, startCliText } from './cli.js';
 
 const loopback = ['--address', '127.0.0.1'];
 
@@ -77,19 +76,11 @@ describeWith({ tools: ['curl'] }, 'serve http', () => {
   it('text: address, credentials, a testbed block that loads, device commands, a line per transfer', async () => {
     await using dir = await tmpDir();
     await writeFile(path.join(dir.path, 'ios.bin'), 'image bytes');
-    const child = spawn(
-      process.execPath,
-      [cliPath(), 'serve', 'http', dir.path, ...loopback, '--writable', '--name', 'images'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    const output = collect(child, 30_000);
-    let text = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-    });
-    await expect.poll(() => text, { timeout: 15_000 }).toContain('Transfers (Ctrl-C stops the server):');
+    const cli = startCliText(['serve', 'http', dir.path, ...loopback, '--writable', '--name', 'images']);
+    await expect
+      .poll(() => cli.text(), { timeout: 15_000 })
+      .toContain('Transfers (Ctrl-C stops the server):');
+    const text = cli.text();
     const url = /listening on (http:\/\/\S+)/.exec(text)![1]!;
     const username = /username {2}(\S+)/.exec(text)![1]!;
     const password = /password {2}(\S+)/.exec(text)![1]!;
@@ -120,34 +111,30 @@ describeWith({ tools: ['curl'] }, 'serve http', () => {
     });
     expect(put.code).toBe(0);
     await expect
-      .poll(() => text, { timeout: 10_000 })
+      .poll(() => cli.text(), { timeout: 10_000 })
       .toMatch(
         /\d\d:\d\d:\d\d images 127\.0\.0\.1:\d+ upload up\/core\.bin 4\.0 KiB in \S+ m?s \(\S+ \S+\/s\)/,
       );
     expect(await readFile(path.join(dir.path, 'up', 'core.bin'))).toEqual(Buffer.alloc(4096, 1));
 
-    process.kill(child.pid!, 'SIGINT');
-    const result = await output;
+    const result = await cli.stop();
     expect(result.code).toBe(0);
-    expect(text).toMatch(/SIGINT: stopping.*\nstopped\n$/);
+    expect(result.stdout).toMatch(/SIGINT: stopping.*\nstopped\n$/);
   });
 
   it('--quiet prints only where it listens and the credentials', async () => {
-    const child = spawn(
-      process.execPath,
-      [cliPath(), 'serve', 'http', ...loopback, '--quiet', '--user', 'lab', '--password', 'secret-pw'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    const output = collect(child, 30_000);
-    let text = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-    });
-    await expect.poll(() => text, { timeout: 15_000 }).toContain('password  secret-pw');
-    process.kill(child.pid!, 'SIGINT');
-    const result = await output;
+    const cli = startCliText([
+      'serve',
+      'http',
+      ...loopback,
+      '--quiet',
+      '--user',
+      'lab',
+      '--password',
+      'secret-pw',
+    ]);
+    await expect.poll(() => cli.text(), { timeout: 15_000 }).toContain('password  secret-pw');
+    const result = await cli.stop();
     expect(result.code).toBe(0);
     expect(result.stdout.split('\n').filter(Boolean)).toEqual([
       expect.stringMatching(/^http server fileserver listening on http:\/\/127\.0\.0\.1:\d+\/$/),
