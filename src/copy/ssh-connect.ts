@@ -28,6 +28,8 @@ export interface SshLogin {
    * throw-away servers have ephemeral keys).
    */
   readonly hostKeyFingerprint?: string | readonly string[] | undefined;
+  /** Local address to connect from (default: the one the kernel routes from). */
+  readonly localAddress?: string | undefined;
 }
 
 /** An open connection and the socket under it. @internal */
@@ -48,7 +50,11 @@ export async function connectSsh(
 ): Promise<SshConnection> {
   const { code, timeoutMs, signal, what } = options;
   signal?.throwIfAborted();
-  const socket = net.connect({ host: login.host, port: login.port });
+  const socket = net.connect({
+    host: login.host,
+    port: login.port,
+    ...(login.localAddress === undefined ? {} : { localAddress: login.localAddress }),
+  });
   const client = new Client();
   let hostKeyRefused: string | undefined;
   const ready = new Promise<void>((resolve, reject) => {

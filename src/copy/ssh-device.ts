@@ -32,6 +32,11 @@ export interface SshDeviceOptions {
   enablePassword?: string;
   /** Expected host key fingerprint (`SHA256:...`); default: any key is accepted. */
   hostKeyFingerprint?: string;
+  /**
+   * Local address to connect from, on a host with several: temporary servers for this device
+   * then bind to it too. Default: the address the kernel routes from.
+   */
+  localAddress?: string;
   /** Login and first prompt must complete within this (default 20 000 ms). */
   connectTimeoutMs?: number;
   /** Default timeout of {@link SshDevice.execute} (default 60 000 ms). */
@@ -174,6 +179,7 @@ export class SshDevice implements Device, AsyncDisposable {
           privateKey: o.privateKey,
           passphrase: o.passphrase,
           hostKeyFingerprint: o.hostKeyFingerprint,
+          localAddress: o.localAddress,
         },
         { code: 'ERR_DEVICE_CONNECTION', timeoutMs, signal, what: `device ${this.name} (${o.host})` },
       );

@@ -20,6 +20,10 @@ import { tmpDir } from '../helpers/tmp.js';
 
 const image = randomBytes(200_000 + 7);
 
+/** A loopback address of its own, so that port 69 is free for this file's TFTP servers. */
+const ownLoopback = () =>
+  `127.${1 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
+
 async function setup(options: SimOptions) {
   const sim = await startSimulatedDevice(options);
   const testbed = new Testbed({
@@ -34,7 +38,10 @@ async function setup(options: SimOptions) {
       },
     },
   });
-  const device = SshDevice.fromTestbed(testbed, 'R1', { hostKeyFingerprint: sim.fingerprint });
+  const device = SshDevice.fromTestbed(testbed, 'R1', {
+    hostKeyFingerprint: sim.fingerprint,
+    localAddress: ownLoopback(),
+  });
   await device.connect();
   return { sim, testbed, device };
 }
@@ -74,7 +81,7 @@ describe('IOS-XE', () => {
       expect(result.confirmedBy).toBe('server');
       expect(result.bytes).toBe(image.length);
       expect(result.command).toBe(
-        `copy ${protocol}://${server.info.username}:***@127.0.0.1:${server.port}/ios.bin bootflash:ios.bin`,
+        `copy ${protocol}://${server.info.username}:***@${device.localAddress}:${server.port}/ios.bin bootflash:ios.bin`,
       );
       expect(result.output).toContain(`${image.length} bytes copied`);
       expect(result.output).not.toContain(server.info.password!);
@@ -119,7 +126,8 @@ describe('IOS-XE', () => {
       file: local,
       destination: 'bootflash:adhoc.bin',
     });
-    expect(result.url).toMatch(/^ftp:\/\/127\.0\.0\.1:\d+\/ios\.bin$/);
+    expect(result.url).toMatch(/^ftp:\/\/127\.\d+\.\d+\.\d+:\d+\/ios\.bin$/);
+    expect(new URL(result.url).hostname).toBe(device.localAddress);
     expect(result.confirmedBy).toBe('server');
     expect((await readFile(path.join(sim.flash, 'adhoc.bin'))).equals(image)).toBe(true);
     await using out = await tmpDir();
@@ -129,6 +137,87 @@ describe('IOS-XE', () => {
       file: path.join(out.path, 'back.bin'),
     });
     expect((await readFile(back.localFile!)).equals(image)).toBe(true);
+  });
+
+  it('tftp: port 69 only; a server on another port is refused before the device is asked', async () => {
+    {
+      await using server = await FileServer.start({
+        protocol: 'tftp',
+        name: 'images',
+        testbed,
+        root: root.path,
+        via: device,
+        port: 69,
+      });
+      const result = await copyToDevice(device, {
+        server: 'images',
+        file: 'ios.bin',
+        destination: 'bootflash:',
+      });
+      expect(result.command).toBe(`copy tftp://${device.localAddress}/ios.bin bootflash:ios.bin`);
+      expect(result.transfer).toMatchObject({ ok: true, bytes: image.length, protocol: 'tftp' });
+      expect((await readFile(path.join(sim.flash, 'ios.bin'))).equals(image)).toBe(true);
+      const back = await copyFromDevice(device, {
+        server: 'images',
+        source: 'bootflash:ios.bin',
+        file: 'up.bin',
+      });
+      expect(back.transfer).toMatchObject({ ok: true, direction: 'upload', bytes: image.length });
+    }
+    await using other = await FileServer.start({
+      protocol: 'tftp',
+      name: 'images',
+      testbed,
+      root: root.path,
+      via: device,
+    });
+    const before = sim.commands.length;
+    const error = await copyToDevice(device, {
+      server: 'images',
+      file: 'ios.bin',
+      destination: 'bootflash:',
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_INVALID_OPTIONS', details: { port: other.port } });
+    expect(sim.commands.length).toBe(before);
+  });
+
+  it('tftp without a server: a temporary one on port 69 of the connection address', async () => {
+    const result = await copyToDevice(device, {
+      protocol: 'tftp',
+      file: path.join(root.path, 'ios.bin'),
+      destination: 'bootflash:t.bin',
+    });
+    expect(result.url).toBe(`tftp://${device.localAddress}/ios.bin`);
+    expect(result.confirmedBy).toBe('server');
+    expect((await readFile(path.join(sim.flash, 't.bin'))).equals(image)).toBe(true);
+  });
+
+  it('scp to our embedded SSH server: password at the prompt, confirmed by the server', async () => {
+    await using server = await FileServer.start({
+      protocol: 'scp',
+      embedded: true,
+      name: 'images',
+      testbed,
+      root: root.path,
+      via: device,
+    });
+    const result = await copyToDevice(device, {
+      server: 'images',
+      file: 'ios.bin',
+      destination: 'bootflash:s.bin',
+    });
+    expect(result.command).toBe(
+      `copy scp://${server.info.username}@${device.localAddress}:${server.port}/ios.bin bootflash:s.bin`,
+    );
+    expect(result.transfer).toMatchObject({ ok: true, protocol: 'scp', bytes: image.length });
+    expect(sim.answers.map((a) => a.prompt)).toContain('password');
+    const back = await copyFromDevice(device, {
+      server: 'images',
+      source: 'bootflash:s.bin',
+      file: 's-back.bin',
+    });
+    expect(back.transfer).toMatchObject({ ok: true, direction: 'upload', bytes: image.length });
+    expect((await readFile(path.join(root.path, 's-back.bin'))).equals(image)).toBe(true);
   });
 
   it('keeps the command within 253 characters by answering the file name at the prompt', async () => {
@@ -411,7 +500,7 @@ describe('NX-OS', () => {
       destination: 'bootflash:',
     });
     expect(result.command).toBe(
-      `copy ftp://${server.info.username}@127.0.0.1:${server.port}/nxos.bin bootflash:nxos.bin vrf management`,
+      `copy ftp://${server.info.username}@${device.localAddress}:${server.port}/nxos.bin bootflash:nxos.bin vrf management`,
     );
     expect(result.confirmedBy).toBe('server');
     expect(sim.answers.map((a) => a.prompt)).toEqual(['password']);

@@ -5,7 +5,7 @@
  * address comes from the SSH connection. Byte-exact, confirmed by the servers' transfer events.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { copyFromDevice } from '../../src/copy/from-device.js';
@@ -61,20 +61,27 @@ describeWith({ tools: TOOLS, root: true }, 'copy with a Linux device in a namesp
     expect(device.localAddress).toBe(host.hostAddress);
   });
 
-  const cases: Array<{ protocol: Protocol; client: string; upload: boolean }> = [
-    { protocol: 'http', client: 'curl', upload: true },
-    { protocol: 'http', client: 'busybox', upload: false },
-    { protocol: 'ftp', client: 'curl', upload: true },
-    { protocol: 'ftp', client: 'lftp', upload: true },
-    { protocol: 'ftp', client: 'busybox', upload: true },
+  // Every protocol with each client the linux builder knows; scp and sftp both reach our SSH server.
+  const cases: Array<{ serves: Protocol; protocol: Protocol; client: string; upload: boolean }> = [
+    { serves: 'tftp', protocol: 'tftp', client: 'tftp', upload: true },
+    { serves: 'tftp', protocol: 'tftp', client: 'busybox', upload: true },
+    { serves: 'tftp', protocol: 'tftp', client: 'curl', upload: true },
+    { serves: 'http', protocol: 'http', client: 'curl', upload: true },
+    { serves: 'http', protocol: 'http', client: 'busybox', upload: false },
+    { serves: 'ftp', protocol: 'ftp', client: 'curl', upload: true },
+    { serves: 'ftp', protocol: 'ftp', client: 'lftp', upload: true },
+    { serves: 'ftp', protocol: 'ftp', client: 'busybox', upload: true },
+    { serves: 'sftp', protocol: 'scp', client: 'scp', upload: true },
+    { serves: 'sftp', protocol: 'scp', client: 'sshpass', upload: true },
+    { serves: 'sftp', protocol: 'sftp', client: 'scp', upload: true },
   ];
 
-  for (const { protocol, client, upload } of cases) {
+  for (const { serves, protocol, client, upload } of cases) {
     it(`${protocol} with ${client}: a named server, to the device${upload ? ' and back' : ''}`, async () => {
       await using root = await tmpDir();
       await writeFile(path.join(root.path, 'image.bin'), image);
       await using server = await FileServer.start({
-        protocol,
+        protocol: serves,
         name: 'lab',
         testbed,
         root: root.path,
@@ -83,6 +90,7 @@ describeWith({ tools: TOOLS, root: true }, 'copy with a Linux device in a namesp
       const name = `${protocol}-${client}.bin`;
       const to = await copyToDevice(device, {
         server: 'lab',
+        protocol,
         file: 'image.bin',
         destination: `${sshd.home}/${name}`,
         osOptions: { client },
@@ -94,17 +102,27 @@ describeWith({ tools: TOOLS, root: true }, 'copy with a Linux device in a namesp
       if (!upload) return;
       const from = await copyFromDevice(device, {
         server: 'lab',
+        protocol,
         source: `${sshd.home}/${name}`,
-        file: `back/${name}`,
+        file:
+          client === 'scp' || client === 'sshpass' || protocol === 'tftp' ? `back-${name}` : `back/${name}`,
         osOptions: { client },
       });
       expect(from.transfer).toMatchObject({ ok: true, bytes: image.length, direction: 'upload' });
-      expect((await readFile(path.join(root.path, 'back', name))).equals(image)).toBe(true);
+      expect((await readFile(path.join(root.path, from.transfer!.path))).equals(image)).toBe(true);
       expect(server.activeTransfers).toBe(0);
     });
   }
 
-  for (const protocol of ['http', 'ftp'] as const) {
+  it('without a server or protocol: a temporary scp server, the password answered at the prompt', async () => {
+    const to = await copyToDevice(device, { file: imagePath, destination: `${sshd.home}/default.bin` });
+    expect(to.url).toMatch(new RegExp(`^scp://${host.hostAddress.replace(/\./g, '\\.')}:\\d+/image\\.bin$`));
+    expect(to.command).toMatch(/^if scp -O /);
+    expect(to.confirmedBy).toBe('server');
+    expect((await readFile(path.join(sshd.home, 'default.bin'))).equals(image)).toBe(true);
+  });
+
+  for (const protocol of ['tftp', 'http', 'ftp', 'sftp'] as const) {
     it(`${protocol} without a server: a temporary one on the connection's address, stopped afterwards`, async () => {
       const to = await copyToDevice(device, { protocol, file: imagePath, destination: `${sshd.home}/` });
       expect(to.url).toContain(host.hostAddress);
@@ -125,15 +143,30 @@ describeWith({ tools: TOOLS, root: true }, 'copy with a Linux device in a namesp
     });
   }
 
-  it('maps a missing file to ERR_DEVICE_COMMAND_FAILED with reason not-found', async () => {
-    await using server = await FileServer.start({ protocol: 'http', name: 'lab', testbed, via: device });
-    const error = await copyToDevice(device, {
-      server: 'lab',
-      file: 'nope.bin',
-      destination: `${sshd.home}/`,
-    }).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'ERR_DEVICE_COMMAND_FAILED', details: { reason: 'not-found' } });
-    expect(server.state).toBe('running');
+  it('maps a missing file to reason not-found and leaves no file on the device (tftp-hpa exits 0 and creates it)', async () => {
+    // Writable by the device's user, so that a client that creates its file first could.
+    await mkdir(path.join(sshd.home, 'missing'));
+    await chmod(path.join(sshd.home, 'missing'), 0o777);
+    for (const [protocol, client] of [
+      ['tftp', 'tftp'],
+      ['tftp', 'busybox'],
+      ['http', 'curl'],
+      ['ftp', 'lftp'],
+    ] as const) {
+      await using server = await FileServer.start({ protocol, name: 'lab', testbed, via: device });
+      const error = await copyToDevice(device, {
+        server: 'lab',
+        file: 'nope.bin',
+        destination: `${sshd.home}/missing/`,
+        osOptions: { client },
+      }).catch((e: unknown) => e);
+      expect(error, client).toMatchObject({
+        code: 'ERR_DEVICE_COMMAND_FAILED',
+        details: { reason: 'not-found' },
+      });
+      expect(await readdir(path.join(sshd.home, 'missing')).catch(() => []), client).toEqual([]);
+      expect(server.state).toBe('running');
+    }
   });
 
   it('maps refused credentials to reason permission, without showing the password', async () => {
