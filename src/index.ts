@@ -6,6 +6,50 @@
  */
 
 export type { TftpBackendOptions } from './backends/tftp.js';
+export { copyBuilderFor, registerCopyBuilder } from './copy/builders/index.js';
+export { iosxeBuilder } from './copy/builders/iosxe.js';
+export { iosxrBuilder } from './copy/builders/iosxr.js';
+export { junosBuilder } from './copy/builders/junos.js';
+export { linuxBuilder } from './copy/builders/linux.js';
+export { nxosBuilder } from './copy/builders/nxos.js';
+export type {
+  ConfigLine,
+  ConfigMode,
+  CopyCommandBuilder,
+  CopyDirection,
+  CopyOutput,
+  CopyPlan,
+  CopyRequest,
+  CredentialPolicy,
+  FailureReason,
+  RemoteFile,
+  SessionProfile,
+} from './copy/builders/types.js';
+export {
+  type CopyOptions,
+  type CopyProgress,
+  type CopyResult,
+  copy,
+  type VerifyOptions,
+} from './copy/copy.js';
+export type { Device, Dialog, DialogStep, ExecuteOptions } from './copy/device.js';
+export type { Confirmation, DeviceCopyOptions, DeviceCopyResult } from './copy/device-copy.js';
+export { type CopyFromDeviceOptions, type CopyFromDeviceResult, copyFromDevice } from './copy/from-device.js';
+export { sshFingerprint } from './copy/ssh-connect.js';
+export { SshDevice, type SshDeviceFromTestbedOptions, type SshDeviceOptions } from './copy/ssh-device.js';
+export { type CopyToDeviceOptions, copyToDevice } from './copy/to-device.js';
+export {
+  type CredentialPlacement,
+  formatConcreteUrl,
+  isServerReference,
+  parseServerReference,
+  type ResolvedUrl,
+  type ResolveUrlOptions,
+  resolveReference,
+  resolveUrl,
+  type ServerReference,
+  STANDARD_PORTS,
+} from './copy/url.js';
 export { type Credentials, generateCredentials } from './credentials.js';
 export {
   type DynamicServers,
