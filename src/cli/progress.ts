@@ -28,7 +28,7 @@ export class ProgressBar {
     while (this.#samples.length > 2 && now - this.#samples[0]!.t > WINDOW_MS) this.#samples.shift();
     const first = this.#samples[0]!;
     const rate = now > first.t ? ((progress.bytes - first.bytes) * 1000) / (now - first.t) : 0;
-    this.#stream.write(`\r${this.render(progress, rate, this.#stream.columns ?? 80)}\x1b[K`);
+    this.#stream.write(`\r${this.render(progress, rate, this.#stream.columns || 80)}\x1b[K`);
     this.#drawn = true;
   }
 

@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type CopyResult, copy } from '../copy/copy.js';
 import { formatConcreteUrl, parseServerReference } from '../copy/url.js';
+import { FileServerError } from '../errors.js';
 import { redactUrl } from '../log.js';
 import { Testbed } from '../testbed/testbed.js';
 import { PROTOCOLS, type Protocol } from '../transfer.js';
@@ -78,6 +79,16 @@ export async function transfer(command: 'get' | 'put', argv: readonly string[]):
     from = reference(positionals[0]!, values, testbed, testbedFile !== undefined, command);
     const name = path.posix.basename(parseServerReference(from).path);
     to = await localTarget(positionals[1] ?? '.', name);
+    // Say so before connecting anywhere.
+    if (
+      values['no-overwrite'] &&
+      (await stat(to).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      throw new FileServerError('ERR_FILE_EXISTS', `${to} exists and --no-overwrite is given`);
+    }
   } else {
     from = positionals[0]!;
     to = reference(positionals[1]!, values, testbed, testbedFile !== undefined, command);
@@ -105,7 +116,9 @@ export async function transfer(command: 'get' | 'put', argv: readonly string[]):
   }
   const rate = result.durationMs > 0 ? (result.bytes * 1000) / result.durationMs : 0;
   // As the user wrote them (a URL becomes a one-server testbed named `url` inside), passwords hidden.
-  const shown = command === 'get' ? [redactUrl(positionals[0]!), to] : [from, redactUrl(positionals[1]!)];
+  const named = positionals[1]!.endsWith('/') ? encodeURIComponent(path.basename(from)) : '';
+  const shown =
+    command === 'get' ? [redactUrl(positionals[0]!), to] : [from, redactUrl(positionals[1]! + named)];
   out.event({ event: 'copied', ...result, from: shown[0], to: shown[1] });
   out.line(
     `${command === 'get' ? 'downloaded' : 'uploaded'} ${formatBytes(result.bytes)} in ${formatDuration(result.durationMs)} (${formatRate(rate)}) ${shown[0]} -> ${shown[1]}${result.verified ? ', verified' : ''}`,
