@@ -11,7 +11,14 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^testbed-fileserver$/, replacement: path.resolve(import.meta.dirname, 'src/index.ts') },
-      { find: /^testbed-fileserver\/vitest$/, replacement: path.resolve(import.meta.dirname, 'src/vitest/index.ts') },
+      {
+        find: /^testbed-fileserver\/vitest$/,
+        replacement: path.resolve(import.meta.dirname, 'src/vitest/index.ts'),
+      },
+      {
+        find: /^testbed-fileserver\/vitest\/global-setup$/,
+        replacement: path.resolve(import.meta.dirname, 'src/vitest/global-setup.ts'),
+      },
     ],
   },
   test: {
