@@ -135,6 +135,8 @@ function serveConnection(client: Connection, socket: Socket, ctx: BackendContext
     ? ['password', 'keyboard-interactive']
     : ['password'];
   let failures = 0;
+  const gone = new AbortController();
+  socket.once('close', () => gone.abort());
   const authTimer = setTimeout(() => {
     ctx.log('%s did not authenticate in time', peer.address);
     socket.destroy();
@@ -182,7 +184,7 @@ function serveConnection(client: Connection, socket: Socket, ctx: BackendContext
           channel.end();
           return;
         }
-        void runScp(new ChannelIo(channel), command, files).then((status) => {
+        void runScp(new ChannelIo(channel, gone.signal), command, files).then((status) => {
           if (channel.destroyed) return;
           channel.exit(status);
           channel.end();

@@ -11,15 +11,21 @@ import { FileServerError } from '../../errors.js';
 /** Longest control line accepted (`C0644 <size> <name>` with a long name). */
 const MAX_LINE = 8192;
 
-/** @internal */
+/**
+ * @internal
+ * `gone` aborts when the SSH connection closes: ssh2 emits 'close' on an exec channel only once
+ * its input has been read to the end, which a sender blocked on a full window never does.
+ */
 export class ChannelIo {
   readonly #stream: Duplex;
+  readonly #gone: AbortSignal;
   #leftover: Buffer | undefined;
   #ended = false;
   #wake: (() => void) | undefined;
 
-  constructor(stream: Duplex) {
+  constructor(stream: Duplex, gone: AbortSignal) {
     this.#stream = stream;
+    this.#gone = gone;
     const wake = () => {
       const w = this.#wake;
       this.#wake = undefined;
@@ -31,12 +37,17 @@ export class ChannelIo {
     };
     stream.on('readable', wake);
     stream.on('end', end);
-    stream.on('close', end);
     stream.on('error', end);
+    gone.addEventListener('abort', end, { once: true });
+    stream.on('close', () => {
+      gone.removeEventListener('abort', end);
+      end();
+    });
   }
 
   /** The next chunk of input, or undefined at the end of the channel. */
   async #next(): Promise<Buffer | undefined> {
+    if (this.#gone.aborted) return undefined;
     if (this.#leftover && this.#leftover.length > 0) {
       const chunk = this.#leftover;
       this.#leftover = undefined;
@@ -97,7 +108,7 @@ export class ChannelIo {
 
   /** Writes, waiting while the channel's window is full; throws once the channel is gone. */
   async write(data: Buffer | string): Promise<void> {
-    if (this.#stream.destroyed || this.#stream.writableEnded) {
+    if (this.#gone.aborted || this.#stream.destroyed || this.#stream.writableEnded) {
       throw new FileServerError('ERR_TRANSFER_ABORTED', 'The channel is closed');
     }
     if (this.#stream.write(data)) return;
@@ -105,10 +116,13 @@ export class ChannelIo {
       const done = () => {
         this.#stream.off('drain', done);
         this.#stream.off('close', done);
+        this.#gone.removeEventListener('abort', done);
         resolve();
       };
       this.#stream.on('drain', done);
       this.#stream.on('close', done);
+      this.#gone.addEventListener('abort', done, { once: true });
     });
+    if (this.#gone.aborted) throw new FileServerError('ERR_TRANSFER_ABORTED', 'The connection closed');
   }
 }
