@@ -11,9 +11,6 @@ import { FileServerError } from '../errors.js';
 import { usageError } from './args.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 import { errorJson } from './output.js';
-import { SERVE_USAGE, serve } from './serve.js';
-import { GET_USAGE, PUT_USAGE, transfer } from './transfer.js';
-import { UP_USAGE, up } from './up.js';
 
 const USAGE = `Usage: testbed-fileserver <command> [options]
 
@@ -30,26 +27,41 @@ Exit status: 0 ok, 2 bad arguments, 3 port busy, 4 permission denied, 5 no match
 failed, 130 interrupted, 1 anything else. See docs/cli.md.
 `;
 
-const usages: Record<string, string> = { serve: SERVE_USAGE, up: UP_USAGE, get: GET_USAGE, put: PUT_USAGE };
+/** `--help` of each command; commands are loaded on use, so that each starts no slower than it must. */
+async function usageOf(command: string): Promise<string | undefined> {
+  switch (command) {
+    case 'serve':
+      return (await import('./serve.js')).SERVE_USAGE;
+    case 'up':
+      return (await import('./up.js')).UP_USAGE;
+    case 'get':
+      return (await import('./transfer.js')).GET_USAGE;
+    case 'put':
+      return (await import('./transfer.js')).PUT_USAGE;
+    default:
+      return undefined;
+  }
+}
 
 /** Runs the CLI with `argv` (without node and script); resolves with the exit status. */
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      return serve(rest);
+      return (await import('./serve.js')).serve(rest);
     case 'up':
-      return up(rest);
+      return (await import('./up.js')).up(rest);
     case 'get':
     case 'put':
-      return transfer(command, rest);
+      return (await import('./transfer.js')).transfer(command, rest);
     case undefined:
     case 'help':
     case '--help':
     case '-h': {
       const topic = rest[0];
-      if (topic !== undefined && !usages[topic]) throw usageError(`no command ${JSON.stringify(topic)}`);
-      process.stdout.write(topic ? usages[topic]! : USAGE);
+      const text = topic === undefined ? USAGE : await usageOf(topic);
+      if (text === undefined) throw usageError(`no command ${JSON.stringify(topic)}`);
+      process.stdout.write(text);
       return command === undefined ? EXIT.usage : EXIT.ok;
     }
     case '--version':

@@ -21,6 +21,7 @@ export type Named = readonly [name: string, server: FileServer];
 
 /** Prints transfers as they end. */
 export function reportTransfers(out: Output, servers: readonly Named[]): void {
+  if (out.quiet && !out.json) return;
   for (const [, server] of servers) {
     server.on('transfer', (event) => {
       out.event(transferJson(event));
