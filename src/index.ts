@@ -5,6 +5,10 @@
  * @packageDocumentation
  */
 
+export type { CertificateKeyType } from './backends/ftp/certificate.js';
+export type { FtpBackendOptions } from './backends/ftp.js';
+export type { ScpInfoOptions } from './backends/scp-info.js';
+export type { SshBackendOptions } from './backends/ssh.js';
 export type { TftpBackendOptions } from './backends/tftp.js';
 export { copyBuilderFor, registerCopyBuilder } from './copy/builders/index.js';
 export { iosxeBuilder } from './copy/builders/iosxe.js';
