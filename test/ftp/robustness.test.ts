@@ -134,6 +134,27 @@ describe('FTP refusals and limits', () => {
     raw.close();
   });
 
+  it('reads commands split across segments, bare LF endings and pipelined lines in order', async () => {
+    const raw = await RawFtp.connect(f.host, f.port);
+    raw.socket.write('US');
+    await delay(30);
+    raw.socket.write(`ER ${f.user}\r`);
+    await delay(30);
+    raw.socket.write('\n');
+    expect((await raw.reply()).code).toBe(331);
+    expect((await raw.send(`PASS ${f.password}`)).code).toBe(230);
+    raw.socket.write('TYPE I\nCWD sub\r\nPWD\r\nCWD ..\nPWD\n');
+    expect((await raw.reply()).code).toBe(200);
+    expect((await raw.reply()).code).toBe(250);
+    expect((await raw.reply()).text).toBe('257 "/sub"');
+    expect((await raw.reply()).code).toBe(250);
+    expect((await raw.reply()).text).toBe('257 "/"');
+    raw.socket.write(`NOOP ${'x'.repeat(10_000)}`);
+    expect((await raw.reply()).code).toBe(500);
+    expect((await raw.send('NOOP')).code).toBe(200);
+    raw.close();
+  });
+
   it('needs a login for everything that touches files', async () => {
     const raw = await RawFtp.connect(f.host, f.port);
     for (const command of ['EPSV', 'PASV', 'LIST', 'RETR hello.txt', 'CWD sub', 'PORT 127,0,0,1,200,10']) {

@@ -8,6 +8,7 @@
  * @module
  */
 import type { Socket } from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
 import tls from 'node:tls';
 import { FileServerError } from '../../errors.js';
 import type { Peer } from '../../transfer.js';
@@ -29,6 +30,8 @@ export interface SessionSettings {
   readonly maxFailedLogins: number;
 }
 
+/** Longest command line accepted (RFC 959 has no limit; paths are the long part). */
+const MAX_LINE = 8192;
 const DATA_COMMANDS = new Set(['PASV', 'EPSV', 'PORT', 'EPRT']);
 const UPLOAD_COMMANDS = new Set(['STOR', 'APPE', 'STOU']);
 const FEATURES = ['EPRT', 'EPSV', 'MDTM', 'PASV', 'REST STREAM', 'SIZE', 'TVFS', 'UTF8'];
@@ -59,6 +62,7 @@ export class FtpSession implements SessionState, DataCommandState {
       delete ftp.connections[connection.id];
       this.#closing();
     });
+    this.#readLines(raw);
     // ftp-srv's 'timeout' listener closes the connection even mid-transfer; ours does not.
     raw.removeAllListeners('timeout');
     raw.on('timeout', () => this.#idle());
@@ -66,6 +70,34 @@ export class FtpSession implements SessionState, DataCommandState {
     connection.connector = NO_DATA_CONNECTION;
     const original = connection.commands.handle.bind(connection.commands);
     connection.commands.handle = (message) => this.#handle(message, original);
+  }
+
+  /**
+   * ftp-srv parses every TCP chunk on its own, so a command split across two segments is read as
+   * two broken ones, and chunks are processed concurrently. Here complete lines (CRLF or bare LF)
+   * are handed over in order, one batch after the other, and a line may not grow without bound.
+   * With TLS, ftp-srv forwards the decrypted data to this same socket.
+   */
+  #readLines(raw: Socket): void {
+    raw.removeAllListeners('data');
+    const decoder = new StringDecoder('utf8');
+    const c = this.connection as FtpConnection & { _handleData(data: Buffer): PromiseLike<unknown> };
+    let partial = '';
+    let queue: Promise<unknown> = Promise.resolve();
+    raw.on('data', (chunk: Buffer) => {
+      partial += decoder.write(chunk);
+      const end = partial.lastIndexOf('\n');
+      if (end < 0) {
+        if (partial.length > MAX_LINE) {
+          partial = '';
+          queue = queue.then(() => c.reply(500, 'Command line too long')).catch(() => {});
+        }
+        return;
+      }
+      const lines = partial.slice(0, end + 1).replace(/\r?\n/g, '\r\n');
+      partial = partial.slice(end + 1);
+      queue = queue.then(() => c._handleData(Buffer.from(lines))).catch(() => {});
+    });
   }
 
   get closed(): boolean {
