@@ -4,7 +4,7 @@
  * and the global setup's file lookup, failure and teardown in-process.
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -107,6 +107,21 @@ describe('testbedGlobalSetup', () => {
     ).rejects.toMatchObject({
       code: 'ECONNREFUSED',
     });
+  });
+
+  it("the guide's own setup file (options) starts the example's servers and stops them", async () => {
+    const { default: setup } = await import('./examples/vitest/testbed-setup.js');
+    const root = path.join(repo, 'test/examples/vitest');
+    const { fake, given } = project(root, { testbedFile: 'ignored.yaml' });
+    const teardown = await setup(fake);
+    const provided = given[PROVIDED_TESTBED] as ProvidedTestbed;
+    expect(provided.file).toBe(path.join(root, 'testbed.yaml'));
+    expect(provided.testbed.servers.images).toMatchObject({
+      protocol: 'http',
+      root: path.join(root, 'images'),
+    });
+    await teardown();
+    await rm(path.join(root, 'images'), { recursive: true, force: true });
   });
 
   it('the config file option wins; a missing file or a failing server fails the setup with nothing left running', async () => {
