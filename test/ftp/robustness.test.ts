@@ -180,7 +180,7 @@ describe('FTP refusals and limits', () => {
     expect((await raw.send('STOR big.bin')).code).toBe(150);
     data.write(Buffer.alloc(5000, 1));
     const reply = await raw.reply();
-    expect(reply.code).toBe(550);
+    expect(reply.code).toBe(552);
     expect(reply.text).toMatch(/1000-byte limit/);
     raw.close();
     await delay(50);

@@ -10,7 +10,7 @@
 import type { Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import tls from 'node:tls';
-import { FileServerError } from '../../errors.js';
+import { FileServerError, isFileServerError } from '../../errors.js';
 import type { Peer } from '../../transfer.js';
 import {
   type DataCommandState,
@@ -68,6 +68,7 @@ export class FtpSession implements SessionState, DataCommandState {
     raw.on('timeout', () => this.#idle());
     raw.setTimeout(settings.idleTimeoutMs);
     connection.connector = NO_DATA_CONNECTION;
+    this.#storageReplies();
     const original = connection.commands.handle.bind(connection.commands);
     connection.commands.handle = (message) => this.#handle(message, original);
   }
@@ -98,6 +99,24 @@ export class FtpSession implements SessionState, DataCommandState {
       partial = partial.slice(end + 1);
       queue = queue.then(() => c._handleData(Buffer.from(lines))).catch(() => {});
     });
+  }
+
+  /**
+   * ftp-srv answers every failed STOR with 550; an upload over `maxFileSize` gets RFC 959's 552
+   * ("exceeded storage allocation"). ftp-srv emits 'STOR' with the error right before replying.
+   */
+  #storageReplies(): void {
+    const c = this.connection;
+    const reply = c.reply.bind(c);
+    let code: number | undefined;
+    c.on('STOR', (error: unknown) => {
+      if (isFileServerError(error, 'ERR_FILE_TOO_LARGE')) code = 552;
+    });
+    c.reply = (options, ...letters) => {
+      const replaced = options === 550 && code !== undefined ? code : options;
+      code = undefined;
+      return reply(replaced, ...letters);
+    };
   }
 
   get closed(): boolean {
