@@ -603,7 +603,7 @@ function resolveSettings(base: TftpTransferSettings, call: TftpTransferSettings)
   const mode = pick('mode') ?? 'octet';
   if (mode !== 'octet' && mode !== 'netascii')
     fail(`mode must be octet or netascii, got ${JSON.stringify(mode)}`);
-  const minTimeoutMs = int('minTimeoutMs', 100, 1, 60_000);
+  const minTimeoutMs = int('minTimeoutMs', 50, 1, 60_000);
   const requested: RequestedOptions = {
     ...(blksize !== 512 ? { blksize } : {}),
     ...(windowsize !== 1 ? { windowsize } : {}),

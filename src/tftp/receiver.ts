@@ -5,7 +5,9 @@
  * - Blocks are taken only in order. A block beyond a gap is dropped and answered, once per gap,
  *   with an ACK of the last block received in order, so the sender resends from the gap at once.
  * - A repeated block is re-acknowledged only when it is the last block already acknowledged (the
- *   sender lost that ACK); anything else stays quiet, so no ACK storm can start.
+ *   sender lost that ACK) and that ACK went out at least half a timeout ago: a copy arriving
+ *   sooner is a network duplicate or the echo of a sender without the Sorcerer's Apprentice fix,
+ *   and answering it would start the very duplicate stream RFC 1123 warns about.
  * - The window is acknowledged when full, the final (short) block only after the sink has
  *   finished (an upload is committed before the peer hears it arrived), and then the receiver
  *   dallies to answer a repeated final block.
@@ -81,6 +83,8 @@ export class Receiver {
   #pausedAck = false;
   #expiries = 0;
   #ackSentAt = -1;
+  /** When an ACK last went out (for the duplicate rule above). */
+  #lastAckAt = Number.NEGATIVE_INFINITY;
   #last = -1;
 
   constructor(config: ReceiverConfig) {
@@ -190,7 +194,14 @@ export class Receiver {
     this.counters.duplicates++;
     if (abs >= 0 && abs < expected) {
       // The sender lost the ACK of its last block: repeat that ACK, and only that one.
-      if (abs === expected - 1 && this.#sinceAck === 0 && !this.#pausedAck) this.#resendAck();
+      if (
+        abs === expected - 1 &&
+        this.#sinceAck === 0 &&
+        !this.#pausedAck &&
+        this.#c.clock.now() - this.#lastAckAt >= this.#c.rto.timeoutMs / 2
+      ) {
+        this.#resendAck();
+      }
       return;
     }
     if (abs > expected && abs < expected + this.#window && !this.#gapAcked) {
@@ -280,7 +291,7 @@ export class Receiver {
 
   #sendAck(abs: number): void {
     this.#sinceAck = 0;
-    this.#ackSentAt = this.#c.clock.now();
+    this.#ackSentAt = this.#lastAckAt = this.#c.clock.now();
     this.#c.io.send(encodeAck(wireBlock(abs, this.#rollover)));
     this.#alarm.set(this.#c.rto.timeoutMs);
   }
@@ -288,6 +299,7 @@ export class Receiver {
   #resendAck(): void {
     this.counters.retransmits++;
     this.#ackSentAt = -1; // Karn: the next DATA cannot be timed against a repeated ACK
+    this.#lastAckAt = this.#c.clock.now();
     const abs = this.#expected - 1;
     this.#c.io.send(
       abs === 0 && this.#c.opening ? this.#c.opening : encodeAck(wireBlock(abs, this.#rollover)),

@@ -10,6 +10,11 @@
  *   after it at once (RFC 7440 gap recovery). Everything else waits for the timer.
  * - The timer is an RTT-adaptive RTO ({@link RetransmitTimeout}), sampled only from blocks sent
  *   once (Karn), backed off on every expiry, with a budget of consecutive expiries.
+ * - Pacing: a window goes out in bursts with a turn of the event loop between them. The burst
+ *   starts at the whole window, halves once per loss episode and grows back by one per clean
+ *   window (AIMD), so a receiver with a small socket buffer (atftp, U-Boot) stops losing most of
+ *   every window, while a fast receiver gets whole windows at once. The window itself (what the
+ *   peer acknowledges) never changes.
  * @module
  */
 import { decodePacket, encodeError, OPCODE, writeDataHeader } from './codec.js';
@@ -75,6 +80,14 @@ export class Sender {
   #expiries = 0;
   /** Window position at which the one immediate resend for "ACK of base-1" was spent. */
   #fastResendAt = 0;
+  /** Most blocks sent in one turn of the event loop (AIMD, see the module notes). */
+  #burst: number;
+  /** Blocks up to here were in flight when the last loss was seen: one reduction per episode. */
+  #lossEpochEnd = 0;
+  /** Blocks acknowledged since the last loss or burst increase. */
+  #cleanBlocks = 0;
+  /** A paced continuation of #pump is scheduled. */
+  #paced = false;
   /** Block whose round trip is being timed, and when it went out. */
   #sampleBlock = -1;
   #sampleSentAt = 0;
@@ -88,6 +101,7 @@ export class Sender {
     this.#window = Math.max(1, config.params.windowsize);
     this.#slots = Array.from({ length: this.#window }, () => Buffer.allocUnsafeSlow(4 + this.#blksize));
     this.#lengths = new Int32Array(this.#window);
+    this.#burst = this.#window;
     this.#alarm = new Alarm(config.clock, () => this.#onTimeout());
   }
 
@@ -172,7 +186,7 @@ export class Sender {
     if (this.#state !== 'data') return;
     const rollover = c.params.rollover;
     const abs = absoluteBlock(wire, this.#base - 1, rollover);
-    if (abs < 0 || abs >= this.#next) {
+    if (abs < 0 || abs > this.#highestSent) {
       this.counters.duplicates++; // acknowledges nothing we sent: stale or bogus
       return;
     }
@@ -180,32 +194,63 @@ export class Sender {
       this.counters.duplicates++;
       // Lockstep: a repeated ACK is the Sorcerer's Apprentice trigger; never resend on it.
       // Window: the peer says block `base` is missing; resend once per window position.
-      if (this.#window > 1 && this.#fastResendAt !== this.#base && this.#next > this.#base) {
+      if (this.#window > 1 && this.#fastResendAt !== this.#base && this.#highestSent >= this.#base) {
         this.#fastResendAt = this.#base;
+        this.#lost();
         this.#goBack();
       }
       return;
     }
-    // abs acknowledges base..abs.
-    if (this.#sampleBlock !== -1 && abs >= this.#sampleBlock) {
-      c.rto.sample(c.clock.now() - this.#sampleSentAt);
-      this.#sampleBlock = -1;
-    } else {
-      c.rto.resetBackoff();
-    }
-    this.#expiries = 0;
+    // abs acknowledges base..abs. Send what it allows first, account afterwards: in lockstep every
+    // microsecond here is a microsecond of round trip.
+    const acked = abs - this.#base + 1;
     for (let b = this.#base; b <= abs; b++) this.#ackedBytes += this.#lengths[b % this.#window]! - 4;
-    this.counters.blocks += abs - this.#base + 1;
-    this.counters.bytes = this.#ackedBytes;
+    const done = abs >= this.#last;
+    // Blocks sent after `abs` that the peer does not acknowledge: it lost the one after `abs`.
+    // (`abs` may lie beyond the resend position: the peer had more than we thought.)
+    const gap = abs < this.#highestSent;
+    const rtt =
+      this.#sampleBlock !== -1 && abs >= this.#sampleBlock ? c.clock.now() - this.#sampleSentAt : -1;
+    if (rtt >= 0) this.#sampleBlock = -1; // free for the next window's first send
     this.#base = abs + 1;
-    c.onProgress?.(this.#ackedBytes);
-    if (abs >= this.#last) {
-      this.#finish({ outcome: 'ok' });
-      return;
+    if (this.#next < this.#base) this.#next = this.#base;
+    if (!done) {
+      if (gap) {
+        // An ACK short of everything sent means the peer lost the block after it: resend from there
+        // (and count that as this position's one immediate resend, should the ACK come again).
+        this.#lost();
+        this.#fastResendAt = this.#base;
+        this.#goBack();
+      } else {
+        this.#pump();
+      }
     }
-    // An ACK short of everything sent means the peer lost the block after it: resend from there.
-    if (abs + 1 < this.#next) this.#goBack();
-    else this.#pump();
+    if (rtt >= 0) c.rto.sample(rtt);
+    else c.rto.resetBackoff();
+    this.#expiries = 0;
+    this.counters.blocks += acked;
+    this.counters.bytes = this.#ackedBytes;
+    if (!gap) this.#grow(acked);
+    c.onProgress?.(this.#ackedBytes);
+    if (done) this.#finish({ outcome: 'ok' });
+    else if (!gap) this.#armTimer();
+  }
+
+  /** Clean progress: one more block per burst every four clean windows (slow, so the burst stays
+   * near what the receiver absorbs instead of overshooting it again at once). */
+  #grow(acked: number): void {
+    this.#cleanBlocks += acked;
+    if (this.#cleanBlocks < 4 * this.#window) return;
+    this.#cleanBlocks = 0;
+    if (this.#burst < this.#window) this.#burst++;
+  }
+
+  /** A loss was detected: halve the burst, once per episode. */
+  #lost(): void {
+    this.#cleanBlocks = 0;
+    if (this.#base <= this.#lossEpochEnd) return;
+    this.#lossEpochEnd = this.#highestSent;
+    this.#burst = Math.max(1, this.#burst >> 1);
   }
 
   #startData(): void {
@@ -221,18 +266,37 @@ export class Sender {
     this.#pump();
   }
 
-  /** Reads blocks into free slots and sends whatever the window allows. */
+  /** Reads blocks into free slots and sends whatever the window allows, a burst at a time. */
   #pump(): void {
     if (this.#state !== 'data') return;
     const end = this.#base + this.#window; // first block beyond the window
+    let budget = this.#burst;
     while (this.#next < end && this.#next <= this.#last) {
+      if (budget-- === 0) {
+        this.#pace();
+        break;
+      }
       if (this.#next === this.#filled) {
         if (!this.#fill()) break;
       }
       this.#sendBlock(this.#next++);
     }
+    this.#armTimer();
+  }
+
+  /** Continues the window on the next turn of the event loop, so the receiver can drain. */
+  #pace(): void {
+    if (this.#paced) return;
+    this.#paced = true;
+    this.#c.clock.defer(() => {
+      this.#paced = false;
+      this.#pump();
+    });
+  }
+
+  #armTimer(): void {
     // Nothing in flight (waiting for the source): no timer, the idle timeout covers a stall.
-    if (this.#next > this.#base) this.#alarm.set(this.#c.rto.timeoutMs);
+    if (this.#highestSent >= this.#base) this.#alarm.set(this.#c.rto.timeoutMs);
     else this.#alarm.clear();
   }
 
@@ -323,6 +387,7 @@ export class Sender {
       return;
     }
     this.#fastResendAt = 0;
+    this.#lost();
     this.#goBack();
   }
 

@@ -500,7 +500,7 @@ function resolveOptions(options: TftpServerOptions): ResolvedOptions {
   for (const name of refuse) {
     if (!(KNOWN_OPTIONS as readonly string[]).includes(name)) fail(`refuseOptions: unknown option ${name}`);
   }
-  const minTimeoutMs = int('minTimeoutMs', 100, 1, 60_000);
+  const minTimeoutMs = int('minTimeoutMs', 50, 1, 60_000);
   const maxTimeoutMs = int('maxTimeoutMs', 5000, minTimeoutMs, 600_000);
   const maxFileSize = options.maxFileSize;
   if (maxFileSize !== undefined && !(Number.isSafeInteger(maxFileSize) && maxFileSize >= 0)) {

@@ -12,6 +12,8 @@ export interface SessionClock {
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  /** Runs `fn` on the next turn of the event loop, after pending I/O. */
+  defer(fn: () => void): void;
 }
 
 /** The real clock; timers are unref'd so that they never keep a process alive on their own. */
@@ -19,6 +21,9 @@ export const systemClock: SessionClock = {
   now: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  defer: (fn) => {
+    setImmediate(fn);
+  },
 };
 
 /** How a state machine talks to its peer. */

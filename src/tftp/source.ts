@@ -67,7 +67,7 @@ export class RandomAccessSource implements BlockSource {
   readonly #content: TftpRandomAccess;
   readonly #chunk: number;
   readonly #spare: Buffer[] = [];
-  #current: Uint8Array = Buffer.alloc(0);
+  #current: Buffer = Buffer.alloc(0);
   #currentOwned = false;
   #at = 0;
   #position = 0;
@@ -94,7 +94,7 @@ export class RandomAccessSource implements BlockSource {
       const left = this.#current.length - this.#at;
       if (left > 0) {
         const n = Math.min(left, length - done);
-        target.set(this.#current.subarray(this.#at, this.#at + n), offset + done);
+        this.#current.copy(target, offset + done, this.#at, this.#at + n);
         this.#at += n;
         done += n;
         if (done === length) {
@@ -106,7 +106,10 @@ export class RandomAccessSource implements BlockSource {
       this.#release();
       if (this.#failure !== undefined) throw this.#failure;
       if (this.#ready) {
-        this.#current = this.#ready.data;
+        const data = this.#ready.data;
+        this.#current = Buffer.isBuffer(data)
+          ? data
+          : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
         this.#currentOwned = this.#ready.owned;
         this.#at = 0;
         this.#ready = undefined;

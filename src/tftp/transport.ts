@@ -60,7 +60,6 @@ function literalLookup(
 export class UdpSocket {
   readonly #socket: dgram.Socket;
   readonly local: Endpoint;
-  #pending = 0;
   #drained: Array<() => void> = [];
   #closed = false;
   /** Receives every datagram. */
@@ -115,9 +114,9 @@ export class UdpSocket {
     });
   }
 
-  /** Sends not yet handed to the kernel. */
+  /** Sends not yet handed to the kernel (queued because the socket buffer was full). */
   get pending(): number {
-    return this.#pending;
+    return this.#closed ? 0 : this.#socket.getSendQueueCount();
   }
 
   /** Kernel receive buffer size in bytes. */
@@ -125,30 +124,46 @@ export class UdpSocket {
     return this.#socket.getRecvBufferSize();
   }
 
-  /** Sends `data[0, length)`; the buffer must stay untouched while {@link UdpSocket.pending} > 0. */
+  /**
+   * Sends `data[0, length)`; the buffer must stay untouched while {@link UdpSocket.pending} > 0.
+   * No completion callback unless debugging: it would cost a tick per packet, and a lost
+   * datagram is a normal event that the protocol recovers from.
+   */
   send(data: Buffer, length: number, port: number, address: string): void {
     if (this.#closed) return;
-    this.#pending++;
     try {
-      this.#socket.send(data, 0, length, port, address, this.#sent);
+      if (log.tftp.enabled) this.#socket.send(data, 0, length, port, address, this.#logFailure);
+      else this.#socket.send(data, 0, length, port, address);
     } catch (error) {
-      this.#sent(error as Error);
+      this.#logFailure(error as Error);
     }
   }
 
-  #sent = (error: Error | null): void => {
-    if (error && log.tftp.enabled) log.tftp('send from port %d failed: %s', this.local.port, error.message);
-    if (--this.#pending === 0 && this.#drained.length > 0) {
+  #logFailure = (error: Error | null): void => {
+    if (error) log.tftp('send from port %d failed: %s', this.local.port, error.message);
+  };
+
+  /** Calls `fn` once nothing is queued (at once in the usual case: sends complete synchronously). */
+  whenSent(fn: () => void): void {
+    if (this.pending === 0) {
+      fn();
+      return;
+    }
+    this.#drained.push(fn);
+    if (this.#drained.length === 1) this.#pollQueue();
+  }
+
+  #pollQueue(): void {
+    setImmediate(() => {
+      if (this.#closed) return;
+      if (this.pending > 0) {
+        this.#pollQueue();
+        return;
+      }
       const waiting = this.#drained;
       this.#drained = [];
       for (const fn of waiting) fn();
-    }
-  };
-
-  /** Calls `fn` once nothing is pending. */
-  whenSent(fn: () => void): void {
-    if (this.#pending === 0) fn();
-    else this.#drained.push(fn);
+    });
   }
 
   /** Lets the process exit while only this socket is open. */

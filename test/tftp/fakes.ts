@@ -23,12 +23,24 @@ export class FakeClock implements SessionClock {
     this.#timers.delete(handle as number);
   }
 
+  readonly #deferred: Array<() => void> = [];
+
+  defer(fn: () => void): void {
+    this.#deferred.push(fn);
+  }
+
   get pendingTimers(): number {
     return this.#timers.size;
   }
 
-  /** Moves time forward, firing due timers in order. */
+  /** Runs deferred work (what the event loop's next turn would run). */
+  flush(): void {
+    for (let i = 0; i < 10_000 && this.#deferred.length > 0; i++) this.#deferred.shift()!();
+  }
+
+  /** Moves time forward, running deferred work and firing due timers in order. */
   advance(ms: number): void {
+    this.flush();
     const end = this.time + ms;
     for (;;) {
       let due: [number, { at: number; fn: () => void }] | undefined;
@@ -38,6 +50,7 @@ export class FakeClock implements SessionClock {
       this.#timers.delete(due[0]);
       this.time = Math.max(this.time, due[1].at);
       due[1].fn();
+      this.flush();
     }
     this.time = end;
   }

@@ -103,23 +103,48 @@ describe('sender', () => {
   });
 
   it('recovers a gap in a window at once, from the block after the ACK (RFC 7440)', () => {
-    const { s, io } = sender(Buffer.alloc(8 * 20), { windowsize: 4 });
+    const { s, io, clock } = sender(Buffer.alloc(8 * 20), { windowsize: 4 });
     expect(io.take()).toEqual(['DATA 1 (8)', 'DATA 2 (8)', 'DATA 3 (8)', 'DATA 4 (8)']);
     s.receive(ack(2)); // the peer lost 3
+    clock.flush();
     expect(io.take()).toEqual(['DATA 3 (8)', 'DATA 4 (8)', 'DATA 5 (8)', 'DATA 6 (8)']);
     s.receive(ack(6));
+    clock.flush();
     expect(io.take()).toEqual(['DATA 7 (8)', 'DATA 8 (8)', 'DATA 9 (8)', 'DATA 10 (8)']);
   });
 
+  it('paces a window after a loss: bursts halve once per loss episode and grow back slowly', () => {
+    const { s, io, clock } = sender(Buffer.alloc(8 * 200), { windowsize: 8 });
+    expect(io.take().length).toBe(8); // no loss yet: the whole window at once
+    s.receive(ack(3)); // lost 4
+    s.receive(ack(3)); // the same episode: no second cut
+    expect(io.take()).toEqual(['DATA 4 (8)', 'DATA 5 (8)', 'DATA 6 (8)', 'DATA 7 (8)']);
+    clock.flush(); // next turn of the event loop: the rest of the window
+    expect(io.take()).toEqual(['DATA 8 (8)', 'DATA 9 (8)', 'DATA 10 (8)', 'DATA 11 (8)']);
+    // Four clean windows later the burst has grown by one.
+    for (const acked of [11, 19, 27, 35]) {
+      s.receive(ack(acked));
+      expect(io.take().length).toBe(4);
+      clock.flush();
+      expect(io.take().length).toBe(4);
+    }
+    s.receive(ack(43));
+    expect(io.take().length).toBe(5);
+    clock.flush();
+    expect(io.take().length).toBe(3);
+  });
+
   it('resends a window whose first block was lost once per window position, not once per ACK', () => {
-    const { s, io } = sender(Buffer.alloc(8 * 20), { windowsize: 4 });
+    const { s, io, clock } = sender(Buffer.alloc(8 * 20), { windowsize: 4 });
     io.take();
     s.receive(ack(4));
     expect(io.take()).toEqual(['DATA 5 (8)', 'DATA 6 (8)', 'DATA 7 (8)', 'DATA 8 (8)']);
     s.receive(ack(4)); // "I got nothing of the window": resend it now
+    clock.flush();
     expect(io.take()).toEqual(['DATA 5 (8)', 'DATA 6 (8)', 'DATA 7 (8)', 'DATA 8 (8)']);
     s.receive(ack(4));
     s.receive(ack(4));
+    clock.flush();
     expect(io.take()).toEqual([]); // no storm
     expect(s.counters.retransmits).toBe(4);
   });
@@ -244,7 +269,7 @@ describe('receiver', () => {
   });
 
   it('re-acknowledges a repeated block only when it is the last one acknowledged (no ACK storms)', () => {
-    const { r, io } = receiver({ windowsize: 4 });
+    const { r, io, clock } = receiver({ windowsize: 4 });
     io.take();
     r.receive(data(1, 'aaaa'));
     r.receive(data(1, 'aaaa')); // duplicate inside an unfinished window: quiet
@@ -253,9 +278,22 @@ describe('receiver', () => {
     r.receive(data(3, 'cccc'));
     r.receive(data(4, 'dddd'));
     expect(io.take()).toEqual(['ACK 4']);
-    // The sender lost ACK 4 and resends the window: one ACK, for its last block.
+    // The sender lost ACK 4 and resends the window after its timeout: one ACK, for its last block.
+    clock.advance(60);
     for (const b of [1, 2, 3, 4]) r.receive(data(b, 'xxxx'));
     expect(io.take()).toEqual(['ACK 4']);
+  });
+
+  it('does not answer a duplicate that arrives right after its ACK (a network copy or an SAS echo)', () => {
+    const { r, io, clock } = receiver();
+    io.take();
+    r.receive(data(1, 'abcd'));
+    expect(io.take()).toEqual(['ACK 1']);
+    r.receive(data(1, 'abcd')); // same instant: a copy, not a retransmission
+    expect(io.take()).toEqual([]);
+    clock.advance(60); // past half the timeout (100 ms floor here): the sender really lost ACK 1
+    r.receive(data(1, 'abcd'));
+    expect(io.take()).toEqual(['ACK 1']);
   });
 
   it('answers a gap once with the last block received in order, and takes the resent blocks', () => {

@@ -1,0 +1,37 @@
+/**
+ * Our TFTP client in its own process for the benchmark, timed from the request to the final ACK:
+ *   node client.js get HOST PORT FILE BLKSIZE WINDOWSIZE [CONCURRENT]
+ * Prints `{"ms":..., "bytes":..., "ok":..., "failed":..., "retransmits":...}`.
+ */
+import { Writable } from 'node:stream';
+import { TftpClient } from '../../dist/index.js';
+
+const [op, host, port, file, blksize, windowsize, concurrent = '1'] = process.argv.slice(2);
+if (op !== 'get') throw new Error(`unknown operation ${op}`);
+const client = new TftpClient({
+  host,
+  port: Number(port),
+  blksize: Number(blksize),
+  windowsize: Number(windowsize),
+});
+const discard = () => new Writable({ write: (_chunk, _encoding, callback) => callback() });
+const started = performance.now();
+const results = await Promise.allSettled(
+  Array.from({ length: Number(concurrent) }, () => client.get(file, discard())),
+);
+const ms = performance.now() - started;
+const ok = results.filter((r) => r.status === 'fulfilled');
+const failures = results
+  .filter((r) => r.status === 'rejected')
+  .map((r) => String(r.reason?.message ?? r.reason));
+process.stdout.write(
+  `${JSON.stringify({
+    ms,
+    bytes: ok.reduce((n, r) => n + r.value.bytes, 0),
+    ok: ok.length,
+    failed: failures.length,
+    firstFailure: failures[0],
+    retransmits: ok.reduce((n, r) => n + r.value.retransmits, 0),
+  })}\n`,
+);
+process.exit(0);
