@@ -15,7 +15,6 @@ import { copyToDevice } from '../../src/copy/to-device.js';
 import { FileServer } from '../../src/file-server.js';
 import { Testbed } from '../../src/testbed/testbed.js';
 import { type SimOptions, type SimulatedDevice, startSimulatedDevice } from '../helpers/cisco-sim.js';
-import { startSshd } from '../helpers/sshd.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const image = randomBytes(200_000 + 7);
@@ -348,14 +347,19 @@ describe('IOS-XE', () => {
   });
 
   it('scp: user in the URL, password answered at the prompt; a refused one is not retried forever', async () => {
-    await using sshd = await startSshd();
-    await writeFile(path.join(sshd.home, 'ios.bin'), image);
+    // An SSH server the testbed only names (not a running FileServer of it): the device's word counts.
+    await using ssh = await FileServer.start({
+      protocol: 'scp',
+      embedded: true,
+      root: root.path,
+      via: device,
+    });
     testbed.servers.set('corp', {
       protocol: 'scp',
-      address: sshd.address,
-      port: sshd.port,
-      username: sshd.username,
-      password: sshd.password,
+      address: ssh.address,
+      port: ssh.port,
+      username: ssh.info.username!,
+      password: ssh.info.password!,
     });
     const result = await copyToDevice(device, {
       server: 'corp',
@@ -363,12 +367,12 @@ describe('IOS-XE', () => {
       destination: 'bootflash:scp.bin',
     });
     expect(result.command).toBe(
-      `copy scp://${sshd.username}@127.0.0.1:${sshd.port}/ios.bin bootflash:scp.bin`,
+      `copy scp://${ssh.info.username}@${device.localAddress}:${ssh.port}/ios.bin bootflash:scp.bin`,
     );
     expect(result.confirmedBy).toBe('device');
     expect((await readFile(path.join(sim.flash, 'scp.bin'))).equals(image)).toBe(true);
     await copyFromDevice(device, { server: 'corp', source: 'bootflash:scp.bin', file: 'back.bin' });
-    expect((await readFile(path.join(sshd.home, 'back.bin'))).equals(image)).toBe(true);
+    expect((await readFile(path.join(root.path, 'back.bin'))).equals(image)).toBe(true);
 
     testbed.servers.set('corp', { ...testbed.servers.get('corp'), password: 'Wrong-Pass-9' });
     const error = await copyToDevice(device, {

@@ -83,6 +83,9 @@ describeWith(
             testbed,
             root: ourRoot.path,
             address: '127.0.0.1',
+            // A client that aborts before the server's first packet cannot tell the session:
+            // it gives up (and drops the partial upload) after its retries, kept short here.
+            tftp: { retries: 2, maxTimeoutMs: 500 },
           }),
         );
       }

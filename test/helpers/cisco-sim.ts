@@ -51,7 +51,7 @@ export interface SimulatedDevice extends AsyncDisposable {
 export async function startSimulatedDevice(options: SimOptions): Promise<SimulatedDevice> {
   const username = 'admin';
   const password = 'Sim-Pass-1';
-  const hostKey = utils.generateKeyPairSync('ed25519');
+  const hostKey = usableHostKey();
   const flash = await mkdtemp(path.join(os.tmpdir(), 'tbfs-flash-'));
   const commands: string[] = [];
   const answers: Array<{ prompt: string; answer: string }> = [];
@@ -94,6 +94,19 @@ export async function startSimulatedDevice(options: SimOptions): Promise<Simulat
       await rm(flash, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * ssh2 writes about 1 in 256 Ed25519 keys in a form it cannot read back (it strips a leading
+ * zero byte of the public key: mscdex/ssh2#1390, #1513); draw again until it can.
+ */
+function usableHostKey(): { private: string; public: string } {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519');
+    if (!(utils.parseKey(pair.private) instanceof Error) && !(utils.parseKey(pair.public) instanceof Error))
+      return pair;
+  }
+  throw new Error('no usable Ed25519 key in 20 draws');
 }
 
 class Interrupted extends Error {}

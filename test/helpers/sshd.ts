@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import getPort from 'get-port';
 import type { TestHost } from './netns.js';
 import { createTestUser } from './users.js';
 
@@ -37,7 +38,7 @@ export async function startSshd(
   options: { host?: TestHost; address?: string; port?: number } = {},
 ): Promise<Sshd> {
   const address = options.host?.deviceAddress ?? options.address ?? '127.0.0.1';
-  const port = options.port ?? (options.host ? 22 : await freePort(address));
+  const port = options.port ?? (options.host ? 22 : await getPort({ host: address }));
   const user = await createTestUser();
   const { username, password, home } = user;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tbfs-sshd-'));
@@ -101,16 +102,6 @@ export async function startSshd(
     await cleanup();
     throw error;
   }
-}
-
-async function freePort(address: string): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, address);
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** Polls a TCP connect (inside the namespace when there is one), bounded to 10 s. */

@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import getPort from 'get-port';
 import { createTestUser, type TestUser } from './users.js';
 
 export interface Vsftpd extends AsyncDisposable {
@@ -33,7 +34,7 @@ export async function startVsftpd(address = '127.0.0.1'): Promise<Vsftpd> {
   };
   try {
     await mkdir('/var/run/vsftpd/empty', { recursive: true });
-    const port = await freePort(address);
+    const port = await getPort({ host: address });
     const config = path.join(dir, 'vsftpd.conf');
     await writeFile(
       config,
@@ -71,15 +72,6 @@ export async function startVsftpd(address = '127.0.0.1'): Promise<Vsftpd> {
     await cleanup();
     throw error;
   }
-}
-
-async function freePort(address: string): Promise<number> {
-  const server = net.createServer().listen(0, address);
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 function connects(host: string, port: number): Promise<boolean> {
