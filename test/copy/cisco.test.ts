@@ -140,7 +140,7 @@ describe('IOS-XE', () => {
 
   it('tftp: port 69 only; a server on another port is refused before the device is asked', async () => {
     {
-      await using server = await FileServer.start({
+      await using _server = await FileServer.start({
         protocol: 'tftp',
         name: 'images',
         testbed,
