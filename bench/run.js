@@ -88,4 +88,9 @@ for (const file of selected) {
 await mkdir(path.join(here, 'results'), { recursive: true });
 await writeFile(path.join(here, 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
 console.log('\nWrote bench/results/latest.json');
+// A full run (every benchmark, not quick) also renders docs/benchmarks.svg and the tables of docs/benchmarks.md.
+if (!quick && wanted.length === 0 && !failed) {
+  await (await import('./report.js')).report(results);
+  console.log('Wrote docs/benchmarks.svg and the results of docs/benchmarks.md');
+}
 process.exit(failed ? 1 : 0);
