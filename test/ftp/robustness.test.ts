@@ -294,6 +294,38 @@ describe('FTP stop', () => {
     await new Promise((resolve) => again.close(resolve));
   });
 
+  it('stops cleanly at any moment of a transfer (no stray rejection, nothing on stderr)', async () => {
+    const err = vi.spyOn(process.stderr, 'write');
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      await using tmp = await tmpDir();
+      const root = await makeTree(tmp.path);
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(path.join(root, 'large.bin'), Buffer.alloc(8 << 20, 5));
+      for (const command of ['RETR large.bin', 'STOR up.bin', 'RETR large.bin', 'STOR up.bin']) {
+        const server = await FileServer.start({ protocol: 'ftp', root, address: '127.0.0.1' });
+        const raw = await RawFtp.connect('127.0.0.1', server.port);
+        await raw.login(server.info.username!, server.info.password!);
+        const data = await raw.passive('127.0.0.1');
+        data.pause();
+        if (command.startsWith('STOR')) data.write(Buffer.alloc(100_000));
+        expect((await raw.send(command)).code).toBe(150);
+        await server.stop({ graceMs: 0 }); // right after the 150 reply
+        raw.close();
+        data.destroy();
+      }
+      await delay(100);
+      expect((await allFiles(root)).filter((n) => n.includes('up'))).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+      err.mockRestore();
+    }
+    expect(rejections).toEqual([]);
+    expect(err).not.toHaveBeenCalled();
+  });
+
   it('closes idle control connections', async () => {
     await using f = await ftpFixture({ ftp: { idleTimeoutMs: 300 } });
     const raw = await RawFtp.connect(f.host, f.port);

@@ -140,11 +140,16 @@ export class JailedFileSystem extends FileSystemBase {
   #trackDownload(stream: Readable, transfer: ActiveTransfer): void {
     const socket = (this.connection.connector as { socket?: Socket | null }).socket ?? undefined;
     let readAll = false;
-    const untrack = this.#session.track((reason) => stream.destroy(reason));
     const end = (error?: Error) => {
       untrack();
       transfer.end(error);
     };
+    // Destroyed without an error: an 'error' here would reject a promise of ftp-srv's RETR
+    // handler that may not have a handler yet (an unhandled Bluebird rejection, printed on stderr).
+    const untrack = this.#session.track((reason) => {
+      end(reason);
+      stream.destroy();
+    });
     stream.on('data', (chunk: Buffer) => transfer.add(chunk.length));
     stream.on('error', (error) => end(error)); // also keeps an unhandled 'error' from crashing us
     stream.once('end', () => {
@@ -171,6 +176,7 @@ export class JailedFileSystem extends FileSystemBase {
 
   #uploadStream(file: AtomicFile, transfer: ActiveTransfer): Writable {
     let committed = false;
+    let abortedBy: Error | undefined;
     let untrack = () => {};
     const stream = new Writable({
       highWaterMark: 256 * 1024,
@@ -193,7 +199,7 @@ export class JailedFileSystem extends FileSystemBase {
       destroy: (error, callback) => {
         if (committed) return callback(error);
         untrack();
-        const reason = error ?? aborted('Upload did not complete');
+        const reason = error ?? abortedBy ?? aborted('Upload did not complete');
         transfer.end(reason);
         file.abort().then(
           () => callback(error),
@@ -201,7 +207,11 @@ export class JailedFileSystem extends FileSystemBase {
         );
       },
     });
-    untrack = this.#session.track((reason) => stream.destroy(reason));
+    // Destroyed without an error, for the reason given at the download above.
+    untrack = this.#session.track((reason) => {
+      abortedBy = reason;
+      stream.destroy();
+    });
     // ftp-srv ends an upload by emitting 'close' on the stream once the data socket ends.
     stream.once('close', () => stream.end());
     stream.on('error', (error) => this.#ctx.log('upload %s: %s', file.finalPath, error.message));
