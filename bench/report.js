@@ -61,7 +61,7 @@ export function bars(results) {
   return out;
 }
 
-const escape = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const xml = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** An SVG bar chart of `bars(results)`. */
 export function svg(results) {
@@ -84,13 +84,13 @@ export function svg(results) {
     if (bar.section !== section) {
       section = bar.section;
       y += 10;
-      parts.push(`<text x="16" y="${y + 14}" class="section">${escape(section)}</text>`);
+      parts.push(`<text x="16" y="${y + 14}" class="section">${xml(section)}</text>`);
       y += rowHeight;
     }
     const better = bar.value >= 1;
     const [from, to] = better ? [x(1), x(bar.value)] : [x(bar.value), x(1)];
     parts.push(
-      `<text x="${labelWidth}" y="${y + 15}" class="label" text-anchor="end">${escape(bar.label)}</text>`,
+      `<text x="${labelWidth}" y="${y + 15}" class="label" text-anchor="end">${xml(bar.label)}</text>`,
     );
     parts.push(
       `<rect x="${from.toFixed(1)}" y="${y + 4}" width="${Math.max(1, to - from).toFixed(1)}" height="${rowHeight - 8}" class="${better ? 'better' : 'worse'}"/>`,
@@ -128,7 +128,7 @@ export function svg(results) {
 </style>
 <rect width="100%" height="100%" fill="#fff"/>
 <text x="16" y="26" class="title">testbed-fileserver against its peers: how many times better (log scale)</text>
-<text x="16" y="46" class="subtitle">Right of 1×: ours faster, quicker or smaller; left: the peer is. Medians, one run, loopback, ${escape(m.cores)} × ${escape(m.cpu)}, Node ${escape(m.node)}, ${escape(m.date.slice(0, 10))}.</text>
+<text x="16" y="46" class="subtitle">Right of 1×: ours faster, quicker or smaller; left: the peer is. Medians, one run, loopback, ${xml(m.cores)} × ${xml(m.cpu)}, Node ${xml(m.node)}, ${xml(m.date.slice(0, 10))}.</text>
 ${ticks}
 ${parts.join('\n')}
 <text x="16" y="${height - 10}" class="subtitle">Throughput: ours ÷ peer. Start-up, stop and memory: peer ÷ ours. Figures in docs/benchmarks.md and bench/results/latest.json.</text>
