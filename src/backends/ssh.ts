@@ -185,9 +185,13 @@ function serveConnection(client: Connection, socket: Socket, ctx: BackendContext
           return;
         }
         void runScp(new ChannelIo(channel, gone.signal), command, files).then((status) => {
-          if (channel.destroyed) return;
-          channel.exit(status);
-          channel.end();
+          if (channel.destroyed || gone.signal.aborted) return;
+          try {
+            channel.exit(status);
+            channel.end();
+          } catch (error) {
+            ctx.log('scp exit: %s', (error as Error).message);
+          }
         });
       });
       // pty, shell, env, x11, agent forwarding and other subsystems have no listener: ssh2

@@ -290,6 +290,10 @@ describe('SSH stop', () => {
       };
     };
     const out = vi.spyOn(process.stdout, 'write');
+    const err = vi.spyOn(process.stderr, 'write');
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
     await using tmp = await tmpDir();
     const root = await makeTree(tmp.path);
     await writeFile(path.join(root, 'large.bin'), Buffer.alloc(32 << 20, 3));
@@ -332,7 +336,12 @@ describe('SSH stop', () => {
     const again = net.createServer();
     await new Promise<void>((resolve) => again.listen(port, '127.0.0.1', resolve));
     await new Promise((resolve) => again.close(resolve));
+    await delay(100);
+    process.off('unhandledRejection', onRejection);
     out.mockRestore();
+    err.mockRestore();
     expect(out).not.toHaveBeenCalled();
+    expect(err).not.toHaveBeenCalled();
+    expect(rejections).toEqual([]);
   });
 });

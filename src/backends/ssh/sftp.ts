@@ -107,7 +107,11 @@ export function serveSftp(sftp: SFTPWrapper, ctx: SshFileContext): void {
         if (closed) return;
         const [code, message] = statusOf(error);
         if (!(error instanceof FileServerError)) ctx.log('sftp: %s', (error as Error)?.message);
-        sftp.status(id, code, message);
+        try {
+          sftp.status(id, code, message);
+        } catch {
+          // the channel went away meanwhile
+        }
       })
       .finally(() => {
         pending--;
@@ -408,8 +412,12 @@ function finish(sftp: SFTPWrapper): void {
     _protocol?: { exitStatus?: (channel: number, status: number) => void };
     outgoing?: { id: number; state: string };
   };
-  if (internals.outgoing?.state === 'open') internals._protocol?.exitStatus?.(internals.outgoing.id, 0);
-  sftp.end();
+  try {
+    if (internals.outgoing?.state === 'open') internals._protocol?.exitStatus?.(internals.outgoing.id, 0);
+    sftp.end();
+  } catch {
+    // the connection is already gone
+  }
 }
 
 /**
