@@ -11,10 +11,10 @@ import { FileServerError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type Dialog, type DialogStep, type ExecuteOptions, hideSecrets } from './device.js';
 
-// CSI and OSC sequences, single-character escapes, and control characters except \n and \t.
-const ESCAPES =
-  /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x00-\x08\x0b-\x1f\x7f]/g;
-const ESCAPES_KEEP_CR = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
+// CSI and OSC sequences and two-character escapes (colours, titles, bracketed paste...).
+const ESCAPES = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
+// Control characters but \n and \t, once CRs have been turned into line breaks.
+const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f]/g;
 // An escape sequence or CR cut off at the end of a chunk: kept for the next chunk.
 const UNFINISHED = /(?:\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*)?|\r)$/;
 
@@ -170,6 +170,7 @@ export class CliSession {
     }
   }
 
+  /** Read through a method: TypeScript keeps `#closed` narrowed to undefined inside #run. */
   #closedError(): Error | undefined {
     return this.#closed;
   }
@@ -265,15 +266,15 @@ export class CliSession {
 
   #receive(chunk: Buffer): void {
     this.#lastData = performance.now();
-    const text = this.#carry + this.#decoder.write(chunk);
-    const cut = UNFINISHED.exec(text);
-    const complete = cut ? text.slice(0, cut.index) : text;
+    const received = this.#carry + this.#decoder.write(chunk);
+    const cut = UNFINISHED.exec(received);
+    const complete = cut ? received.slice(0, cut.index) : received;
     this.#carry = cut ? cut[0] : '';
     // A CR that only returns to the start of an empty line adds nothing; others start a new line.
-    const lines = complete.replace(ESCAPES_KEEP_CR, '').replace(/\r+\n/g, '\n').replace(/\n\r+/g, '\n');
-    this.#buffer += (this.#buffer.endsWith('\n') ? lines.replace(/^\r+/, '') : lines)
+    const text = complete.replace(ESCAPES, '').replace(/\r+\n/g, '\n').replace(/\n\r+/g, '\n');
+    this.#buffer += (this.#buffer.endsWith('\n') ? text.replace(/^\r+/, '') : text)
       .replace(/\r/g, '\n')
-      .replace(ESCAPES, '');
+      .replace(CONTROLS, '');
     this.#wake?.();
   }
 

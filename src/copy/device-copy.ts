@@ -20,7 +20,7 @@ import type {
   RemoteFile,
 } from './builders/types.js';
 import { type Device, type ExecuteOptions, hideSecrets } from './device.js';
-import { resolveReference, STANDARD_PORTS } from './url.js';
+import { formatConcreteUrl, resolveReference, STANDARD_PORTS } from './url.js';
 
 /** Options both device copy helpers take. */
 export interface DeviceCopyOptions {
@@ -200,9 +200,8 @@ export function adHocSide(
     password: info.password,
   };
   const reported = reportedPath(remotePath);
-  const url = `${protocol}://${info.address.includes(':') ? `[${info.address}]` : info.address}${
-    info.port === STANDARD_PORTS[protocol] ? '' : `:${info.port}`
-  }/${reported}`;
+  const port = info.port === STANDARD_PORTS[protocol] ? undefined : info.port;
+  const url = formatConcreteUrl(protocol, info.address, port, remotePath);
   return {
     remote,
     displayUrl: url,
