@@ -130,9 +130,9 @@ export async function serve(argv: readonly string[]): Promise<number> {
 
   out.event(listeningEvent(name, info));
   out.line(`${info.protocol} server ${name} listening on ${info.url}`, true);
-  for (const line of describeServer(info))
+  for (const line of describeServer(info, '; --writable accepts uploads')) {
     out.line(line, line.includes('username') || line.includes('password'));
-  if (info.readOnly) out.line('  (read-only: --writable accepts uploads)');
+  }
   printUsageHints(out, servers, oses);
   out.line('');
   out.line('Transfers (Ctrl-C stops the server):');
