@@ -62,6 +62,7 @@ describeWith({ tools: ['tftp'] }, 'serve tftp', () => {
     await expect
       .poll(() => cli.text(), { timeout: 15_000 })
       .toContain('Transfers (Ctrl-C stops the server):');
+    expect(cli.text()).toContain(`root      ${dir.path} (read-only; --writable accepts uploads)`);
     expect(cli.text()).toMatch(
       /iosxe {2}# The iosxe tftp client only uses port 69, but the server listens on \d+/,
     );
