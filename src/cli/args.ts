@@ -76,6 +76,7 @@ export function parseSize(value: string, option = '--max-file-size'): number {
   if (!Number.isSafeInteger(bytes)) {
     throw usageError(
       `${option} must be a size such as 1048576, 512K, 100M or 2G; got ${JSON.stringify(value)}`,
+      'serve',
     );
   }
   return bytes;
@@ -95,6 +96,7 @@ export function parseAdvertise(value: string): { address?: string; port?: number
   ) {
     throw usageError(
       `--advertise must be ADDRESS, ADDRESS:PORT, [IPv6]:PORT or :PORT (port 1..65535); got ${JSON.stringify(value)}`,
+      'serve',
     );
   }
   return { ...(address ? { address } : {}), ...(port === undefined ? {} : { port }) };

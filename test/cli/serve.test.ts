@@ -207,6 +207,47 @@ describeWith({ tools: ['curl'] }, 'serve http', () => {
     expect(mismatch.stderr).toContain('serves http, not ftp');
   });
 
+  it('--advertise, --max-file-size, --no-overwrite and --no-auth reach the server', async () => {
+    await using dir = await tmpDir();
+    await writeFile(path.join(dir.path, 'kept.txt'), 'old');
+    const cli = await startCli([
+      'serve',
+      'http',
+      dir.path,
+      ...loopback,
+      '--json',
+      '--writable',
+      '--no-auth',
+      '--no-overwrite',
+      '--max-file-size',
+      '1K',
+      '--advertise',
+      '203.0.113.7:8080',
+    ]);
+    const info = cli.events[0] as { bindPort: number; url: string };
+    expect(cli.events[0]).toMatchObject({ address: '203.0.113.7', port: 8080, bindAddress: '127.0.0.1' });
+    expect(info.url).toBe('http://203.0.113.7:8080/');
+    expect(cli.events[0]).not.toHaveProperty('username');
+    const base = `http://127.0.0.1:${info.bindPort}`;
+    const small = await curl(['--fail', '-T', '-', `${base}/small.txt`], { input: Buffer.alloc(1024) });
+    expect(small.code).toBe(0);
+    const big = await curl(['--fail', '-T', '-', `${base}/big.txt`], { input: Buffer.alloc(1025) });
+    expect(big.code).not.toBe(0);
+    const clobber = await curl(['--fail', '-T', '-', `${base}/kept.txt`], { input: Buffer.from('new') });
+    expect(clobber.code).not.toBe(0);
+    expect(await readFile(path.join(dir.path, 'kept.txt'), 'utf8')).toBe('old');
+    expect((await cli.stop()).code).toBe(0);
+    for (const bad of [
+      ['--advertise', '1.2.3.4:0'],
+      ['--advertise', '[::1]:x'],
+      ['--max-file-size', '2Q'],
+    ]) {
+      const result = await runCli(['serve', 'http', ...loopback, ...bad]);
+      expect(result.code, bad.join(' ')).toBe(2);
+      expect(result.stderr).toContain('testbed-fileserver serve --help');
+    }
+  });
+
   it('a second Ctrl-C cuts a running transfer short instead of waiting for the grace period', async () => {
     await using dir = await tmpDir();
     await writeFile(path.join(dir.path, 'big.bin'), Buffer.alloc(64 << 20));
