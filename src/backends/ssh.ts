@@ -9,7 +9,7 @@
  * @module
  */
 import net, { type Socket } from 'node:net';
-import ssh2, { type AuthContext, type Connection, type ServerConfig } from 'ssh2';
+import ssh2, { type AuthContext, type ClientInfo, type Connection, type ServerConfig } from 'ssh2';
 import { credentialsMatch } from '../credentials.js';
 import { FileServerError } from '../errors.js';
 import type { Backend, BackendContext, RunningBackend } from './backend.js';
@@ -221,8 +221,14 @@ export const sshBackend: Backend = {
     const ssh = new Server(config);
     ssh.on('error', (error: Error) => ctx.log('ssh server: %s', error.message));
     const sockets = new Map<Socket, Connection | undefined>();
-    ssh.on('connection', (client: Connection) => {
-      const socket = (client as unknown as { _sock: Socket })._sock;
+    // ssh2 names the peer of a new connection; that finds the socket we injected.
+    const byPeer = new Map<string, Socket>();
+    ssh.on('connection', (client: Connection, info: ClientInfo) => {
+      const socket = byPeer.get(`${info.ip}:${info.port}`);
+      if (!socket) {
+        client.end();
+        return;
+      }
       sockets.set(socket, client);
       serveConnection(client, socket, ctx, o);
     });
@@ -231,8 +237,13 @@ export const sshBackend: Backend = {
         socket.destroy();
         return;
       }
+      const peer = `${socket.remoteAddress}:${socket.remotePort}`;
       sockets.set(socket, undefined);
-      socket.once('close', () => sockets.delete(socket));
+      byPeer.set(peer, socket);
+      socket.once('close', () => {
+        sockets.delete(socket);
+        byPeer.delete(peer);
+      });
       socket.on('error', (error) => ctx.log('socket: %s', error.message));
       socket.setTimeout(o.idleTimeoutMs, () => socket.destroy());
       ssh.injectSocket(socket);
