@@ -254,6 +254,7 @@ export const sshBackend: Backend = {
     return {
       port,
       extra: {
+        ...(ctx.protocol === 'scp' && { embedded: true }),
         hostKeys: keys.map((k) => k.publicKey),
         hostKeyFingerprints: Object.fromEntries(keys.map((k) => [k.type, k.fingerprint])),
       },

@@ -46,8 +46,9 @@ describeWith({ tools: ['sshpass', 'scp', 'ip'], root: true }, 'SCP from a networ
     ['legacy', ['-O']],
     ['sftp', []],
   ])('scp (%s) on the device uploads and downloads byte-exact', async (mode, flags) => {
-    const { address, port, username, password } = server.info;
+    const { address, port, username, password, embedded } = server.info;
     expect(address).toBe(host.hostAddress);
+    expect(embedded).toBe(true);
     const scp = (...args: string[]) =>
       host.exec('env', [
         `SSHPASS=${password}`,
