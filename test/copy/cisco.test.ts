@@ -15,6 +15,7 @@ import { copyToDevice } from '../../src/copy/to-device.js';
 import { FileServer } from '../../src/file-server.js';
 import { Testbed } from '../../src/testbed/testbed.js';
 import { type SimOptions, type SimulatedDevice, startSimulatedDevice } from '../helpers/cisco-sim.js';
+import { describeWith } from '../helpers/env.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const image = randomBytes(200_000 + 7);
@@ -138,57 +139,60 @@ describe('IOS-XE', () => {
     expect((await readFile(back.localFile!)).equals(image)).toBe(true);
   });
 
-  it('tftp: port 69 only; a server on another port is refused before the device is asked', async () => {
-    {
-      await using _server = await FileServer.start({
+  // IOS-XE's tftp client only talks to port 69, and binding it takes root.
+  describeWith({ root: true }, 'tftp on port 69', () => {
+    it('tftp: port 69 only; a server on another port is refused before the device is asked', async () => {
+      {
+        await using _server = await FileServer.start({
+          protocol: 'tftp',
+          name: 'images',
+          testbed,
+          root: root.path,
+          via: device,
+          port: 69,
+        });
+        const result = await copyToDevice(device, {
+          server: 'images',
+          file: 'ios.bin',
+          destination: 'bootflash:',
+        });
+        expect(result.command).toBe(`copy tftp://${device.localAddress}/ios.bin bootflash:ios.bin`);
+        expect(result.transfer).toMatchObject({ ok: true, bytes: image.length, protocol: 'tftp' });
+        expect((await readFile(path.join(sim.flash, 'ios.bin'))).equals(image)).toBe(true);
+        const back = await copyFromDevice(device, {
+          server: 'images',
+          source: 'bootflash:ios.bin',
+          file: 'up.bin',
+        });
+        expect(back.transfer).toMatchObject({ ok: true, direction: 'upload', bytes: image.length });
+      }
+      await using other = await FileServer.start({
         protocol: 'tftp',
         name: 'images',
         testbed,
         root: root.path,
         via: device,
-        port: 69,
       });
-      const result = await copyToDevice(device, {
+      const before = sim.commands.length;
+      const error = await copyToDevice(device, {
         server: 'images',
         file: 'ios.bin',
         destination: 'bootflash:',
-      });
-      expect(result.command).toBe(`copy tftp://${device.localAddress}/ios.bin bootflash:ios.bin`);
-      expect(result.transfer).toMatchObject({ ok: true, bytes: image.length, protocol: 'tftp' });
-      expect((await readFile(path.join(sim.flash, 'ios.bin'))).equals(image)).toBe(true);
-      const back = await copyFromDevice(device, {
-        server: 'images',
-        source: 'bootflash:ios.bin',
-        file: 'up.bin',
-      });
-      expect(back.transfer).toMatchObject({ ok: true, direction: 'upload', bytes: image.length });
-    }
-    await using other = await FileServer.start({
-      protocol: 'tftp',
-      name: 'images',
-      testbed,
-      root: root.path,
-      via: device,
+      }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'ERR_INVALID_OPTIONS', details: { port: other.port } });
+      expect(sim.commands.length).toBe(before);
     });
-    const before = sim.commands.length;
-    const error = await copyToDevice(device, {
-      server: 'images',
-      file: 'ios.bin',
-      destination: 'bootflash:',
-    }).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'ERR_INVALID_OPTIONS', details: { port: other.port } });
-    expect(sim.commands.length).toBe(before);
-  });
 
-  it('tftp without a server: a temporary one on port 69 of the connection address', async () => {
-    const result = await copyToDevice(device, {
-      protocol: 'tftp',
-      file: path.join(root.path, 'ios.bin'),
-      destination: 'bootflash:t.bin',
+    it('tftp without a server: a temporary one on port 69 of the connection address', async () => {
+      const result = await copyToDevice(device, {
+        protocol: 'tftp',
+        file: path.join(root.path, 'ios.bin'),
+        destination: 'bootflash:t.bin',
+      });
+      expect(result.url).toBe(`tftp://${device.localAddress}/ios.bin`);
+      expect(result.confirmedBy).toBe('server');
+      expect((await readFile(path.join(sim.flash, 't.bin'))).equals(image)).toBe(true);
     });
-    expect(result.url).toBe(`tftp://${device.localAddress}/ios.bin`);
-    expect(result.confirmedBy).toBe('server');
-    expect((await readFile(path.join(sim.flash, 't.bin'))).equals(image)).toBe(true);
   });
 
   it('scp to our embedded SSH server: password at the prompt, confirmed by the server', async () => {
