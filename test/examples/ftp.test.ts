@@ -21,7 +21,7 @@ it('ftp guide: serve and receive over FTP', async () => {
 
   // A device would now run: copy running-config ftp://<user>:<password>@127.0.0.1:40123/R1/R1.cfg
   const client = new Client();
-  await client.access({ host: address, port, user: username, password });
+  await client.access({ host: address, port, user: username!, password: password! }); // FTP always has both
   await client.uploadFrom(Readable.from(['hostname R1\n']), 'R1/R1.cfg'); // R1/ is created
   client.close();
   console.log(await readFile(path.join(root, 'R1', 'R1.cfg'), 'utf8')); // hostname R1
@@ -45,8 +45,8 @@ it('ftp guide: explicit FTPS with the certificate pinned', async () => {
   await client.access({
     host: address,
     port,
-    user: username,
-    password,
+    user: username!,
+    password: password!,
     secure: true, // AUTH TLS; the server refuses to log in without it
     secureOptions: { ca: [String(certificate)] },
   });

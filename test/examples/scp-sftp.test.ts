@@ -24,12 +24,10 @@ it('scp guide: an embedded SSH server with a pinned host key', async () => {
   const pinned = (key: Buffer) =>
     fingerprints.includes(`SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`);
   const client = new ssh2.Client();
-  await new Promise((ready, fail) =>
-    client
-      .once('ready', ready)
-      .once('error', fail)
-      .connect({ host: address, port, username, password, hostVerifier: pinned }),
-  );
+  await new Promise<void>((ready, fail) => {
+    client.once('ready', () => ready()).once('error', fail);
+    client.connect({ host: address, port, username: username!, password: password!, hostVerifier: pinned });
+  });
   const sftp = await new Promise<ssh2.SFTPWrapper>((ok, fail) =>
     client.sftp((e, s) => (e ? fail(e) : ok(s))),
   );
