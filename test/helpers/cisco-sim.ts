@@ -30,6 +30,11 @@ export interface SimOptions {
   lie?: boolean;
   /** How long the device's own clients wait before "Timed out" (default 5000 ms). */
   clientTimeoutMs?: number;
+  /**
+   * How users log in (default `password`): `keyboard-interactive` only, as some devices do, or
+   * `publickey` with this public key (OpenSSH format).
+   */
+  login?: 'password' | 'keyboard-interactive' | { publicKey: string };
 }
 
 export interface SimulatedDevice extends AsyncDisposable {
@@ -46,12 +51,14 @@ export interface SimulatedDevice extends AsyncDisposable {
   readonly answers: Array<{ prompt: string; answer: string }>;
   /** The running configuration (lines set in configuration mode). */
   readonly config: string[];
+  /** Ends every SSH connection (the listener stays), as a device reload would. */
+  dropConnections(): void;
 }
 
 export async function startSimulatedDevice(options: SimOptions): Promise<SimulatedDevice> {
   const username = 'admin';
   const password = 'Sim-Pass-1';
-  const hostKey = usableHostKey();
+  const hostKey = usableKeyPair();
   const flash = await mkdtemp(path.join(os.tmpdir(), 'tbfs-flash-'));
   const commands: string[] = [];
   const answers: Array<{ prompt: string; answer: string }> = [];
@@ -61,9 +68,28 @@ export async function startSimulatedDevice(options: SimOptions): Promise<Simulat
     connections.add(client);
     client.on('close', () => connections.delete(client));
     client.on('error', () => {});
+    const login = options.login ?? 'password';
+    const allowed =
+      login === 'password' ? 'password' : login === 'keyboard-interactive' ? login : 'publickey';
     client.on('authentication', (ctx) => {
-      if (ctx.method === 'password' && ctx.username === username && ctx.password === password) ctx.accept();
-      else ctx.reject(['password']);
+      if (ctx.username !== username || ctx.method !== allowed) return ctx.reject([allowed]);
+      if (ctx.method === 'password') return ctx.password === password ? ctx.accept() : ctx.reject([allowed]);
+      if (ctx.method === 'keyboard-interactive') {
+        return ctx.prompt([{ prompt: 'Password: ', echo: false }], (answers) =>
+          answers[0] === password ? ctx.accept() : ctx.reject([allowed]),
+        );
+      }
+      if (ctx.method === 'publickey' && typeof login === 'object') {
+        const expected = utils.parseKey(login.publicKey) as ParsedKey;
+        const same = ctx.key.algo === expected.type && ctx.key.data.equals(expected.getPublicSSH());
+        if (!same) return ctx.reject([allowed]);
+        // Without a signature the client only asks whether the key would do.
+        if (!ctx.signature) return ctx.accept();
+        return expected.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) === true
+          ? ctx.accept()
+          : ctx.reject([allowed]);
+      }
+      ctx.reject([allowed]);
     });
     client.on('session', (accept) => {
       const session = accept();
@@ -88,6 +114,9 @@ export async function startSimulatedDevice(options: SimOptions): Promise<Simulat
     commands,
     answers,
     config,
+    dropConnections() {
+      for (const c of connections) c.end();
+    },
     async [Symbol.asyncDispose]() {
       for (const c of connections) c.end();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -100,7 +129,7 @@ export async function startSimulatedDevice(options: SimOptions): Promise<Simulat
  * ssh2 writes about 1 in 256 Ed25519 keys in a form it cannot read back (it strips a leading
  * zero byte of the public key: mscdex/ssh2#1390, #1513); draw again until it can.
  */
-function usableHostKey(): { private: string; public: string } {
+export function usableKeyPair(): { private: string; public: string } {
   for (let attempt = 0; attempt < 20; attempt++) {
     const pair = utils.generateKeyPairSync('ed25519');
     if (!(utils.parseKey(pair.private) instanceof Error) && !(utils.parseKey(pair.public) instanceof Error))
