@@ -39,15 +39,38 @@ export function bars(results) {
   )) {
     add('Throughput', `TFTP atftp ${r.blksize}×${r.windowsize} vs atftpd (MB/s)`, r['ours/atftpd']);
   }
-  const concurrent = byTable(rowsOf(results, 'tftp'), '').filter((r) => /concurrent/.test(r.table ?? ''));
+  // Concurrent downloads: tftp-load's 100/500/1000, else tftp.bench.js's single count.
+  const load = rowsOf(results, 'tftp-load').filter((r) => /concurrent/.test(r.table ?? ''));
+  const concurrent =
+    load.length > 0 ? load : rowsOf(results, 'tftp').filter((r) => /concurrent/.test(r.table ?? ''));
   const groups = new Map();
   for (const r of concurrent) groups.set(r.table, [...(groups.get(r.table) ?? []), r]);
   for (const [table, group] of groups) {
     const ours = group.find((r) => r.server === 'ours');
-    const hpa = group.find((r) => r.server === 'tftpd-hpa');
     const count = /(\d+) concurrent/.exec(table)?.[1];
-    if (ours && hpa)
-      add('Throughput', `TFTP ${count} concurrent downloads vs tftpd-hpa (MB/s)`, ours['MB/s'] / hpa['MB/s']);
+    for (const peer of group.filter((r) => r.server !== 'ours')) {
+      add(
+        'Throughput',
+        `TFTP ${count} concurrent downloads vs ${peer.server} (MB/s)`,
+        ours?.['MB/s'] / peer['MB/s'],
+      );
+    }
+  }
+  for (const r of byTable(rowsOf(results, 'transfer'), 'HTTP and FTP')) {
+    add(
+      'Server CPU per byte moved',
+      `${r.protocol.toUpperCase()} ${r.operation} vs ${r.peer}`,
+      r['peer CPU s'] / r['ours CPU s'],
+    );
+  }
+  for (const r of byTable(rowsOf(results, 'tftp-load'), 'TFTP ').filter((r) => r.direction)) {
+    for (const peer of ['tftpd-hpa', 'atftpd']) {
+      add(
+        'Server CPU per byte moved',
+        `TFTP ${r.client} ${r.direction} vs ${peer}`,
+        r[`${peer} CPU s`] / r['ours CPU s'],
+      );
+    }
   }
   for (const r of byTable(rowsOf(results, 'lifecycle'), 'Server process')) {
     add('Start-up (spawn until it answers)', `${r.protocol} vs ${r.peer}`, r['peer ready'] / r['ours ready']);
@@ -131,7 +154,7 @@ export function svg(results) {
 <text x="16" y="46" class="subtitle">Right of 1×: ours faster, quicker or smaller; left: the peer is. Medians, one run, loopback, ${xml(m.cores)} × ${xml(m.cpu)}, Node ${xml(m.node)}, ${xml(m.date.slice(0, 10))}.</text>
 ${ticks}
 ${parts.join('\n')}
-<text x="16" y="${height - 10}" class="subtitle">Throughput: ours ÷ peer. Start-up, stop and memory: peer ÷ ours. Figures in docs/benchmarks.md and bench/results/latest.json.</text>
+<text x="16" y="${height - 10}" class="subtitle">Throughput: ours ÷ peer. CPU, start-up, stop and memory: peer ÷ ours. Figures in docs/benchmarks.md and bench/results/latest.json.</text>
 </svg>
 `;
 }

@@ -14,11 +14,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
+  accountCpu,
   freePort,
   freeUdpPort,
   has,
   isRoot,
   pinned,
+  releaseCpu,
   SERVER_CPU,
   spawnUntilListening,
   stopProcess,
@@ -40,15 +42,18 @@ export const PEERS = {
 
 /**
  * A running server: `port`, `pid`, `readyMs` (spawn until the port answers), and `stop()`,
- * which resolves with the milliseconds from SIGTERM to exit.
+ * which resolves with the milliseconds from SIGTERM to exit. Its CPU time is accounted from
+ * here on (see accountCpu).
  */
-function started(child, port, readyMs, cleanup) {
+export async function serverHandle(child, port, readyMs, cleanup = async () => {}) {
+  await accountCpu(child.pid);
   return {
     port,
     pid: child.pid,
     readyMs,
     async stop() {
       const ms = await stopProcess(child);
+      await releaseCpu(child.pid);
       await cleanup();
       return ms;
     },
@@ -77,7 +82,7 @@ export async function startOurs(protocol, root) {
     port,
     ...(tftp ? { probe: tftpAnswers } : {}),
   });
-  return started(child, port, readyMs, async () => {});
+  return serverHandle(child, port, readyMs, async () => {});
 }
 
 /** nginx with a generated configuration: one worker, Basic auth, PUT through the DAV module. */
@@ -119,7 +124,7 @@ http {
     path.join(dir, 'error.log'),
   ]);
   const { child, readyMs } = await spawnUntilListening(command, argv, { port });
-  return started(child, port, readyMs, () => rm(dir, { recursive: true, force: true }));
+  return serverHandle(child, port, readyMs, () => rm(dir, { recursive: true, force: true }));
 }
 
 /** A throw-away system account for vsftpd (root only); dispose removes it. */
@@ -165,10 +170,10 @@ export async function startVsftpd(root) {
   const [command, argv] = pinned(SERVER_CPU, '/usr/sbin/vsftpd', [config]);
   const { child, readyMs } = await spawnUntilListening(command, argv, { port });
   return {
-    ...started(child, port, readyMs, async () => {
+    ...(await serverHandle(child, port, readyMs, async () => {
       await user.remove();
       await rm(dir, { recursive: true, force: true });
-    }),
+    })),
     username: user.name,
   };
 }
@@ -204,7 +209,7 @@ export async function startSshd(_root) {
   );
   const [command, argv] = pinned(SERVER_CPU, '/usr/sbin/sshd', ['-D', '-e', '-f', config]);
   const { child, readyMs } = await spawnUntilListening(command, argv, { port });
-  return started(child, port, readyMs, () => rm(dir, { recursive: true, force: true }));
+  return serverHandle(child, port, readyMs, () => rm(dir, { recursive: true, force: true }));
 }
 
 /** tftpd-hpa in the foreground (-L), uploads allowed (-c). */
@@ -222,7 +227,30 @@ export async function startTftpdHpa(root) {
     `127.0.0.1:${port}`,
   ]);
   const { child, readyMs } = await spawnUntilListening(command, argv, { port, probe: tftpAnswers });
-  return started(child, port, readyMs, async () => {});
+  return serverHandle(child, port, readyMs, async () => {});
+}
+
+/** atftpd (unpacked beside tftpd-hpa, see machine notes) in the foreground, 1000 threads. */
+export const ATFTPD = process.env.ATFTPD ?? '/opt/atftpd/usr/sbin/atftpd';
+
+export async function startAtftpd(root) {
+  const port = await freeUdpPort();
+  const user = os.userInfo().username;
+  const group = execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim();
+  const args = [
+    '--daemon',
+    '--no-fork',
+    '--maxthread',
+    '1000',
+    '--port',
+    String(port),
+    '--bind-address',
+    '127.0.0.1',
+  ];
+  args.push('--user', `${user}.${group}`, '--logfile', '/dev/null', root);
+  const [command, argv] = pinned(SERVER_CPU, ATFTPD, args);
+  const { child, readyMs } = await spawnUntilListening(command, argv, { port, probe: tftpAnswers });
+  return serverHandle(child, port, readyMs, async () => {});
 }
 
 /** The peer server of `protocol`. */

@@ -4,8 +4,10 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { readdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
@@ -166,12 +168,57 @@ export async function rssMiB(pid) {
 }
 
 const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+const CPUACCT = '/sys/fs/cgroup/cpuacct';
+/** Server pid → its cpuacct cgroup, when it has one. */
+const groups = new Map();
 
 /**
- * CPU seconds (user + system) used so far by a process and its descendants, those still
- * running and those it has reaped (vsftpd's per-session processes, nginx's worker).
+ * Puts a server process and its descendants into a cpuacct cgroup of their own (root and cgroup
+ * v1 cpuacct needed), so that cpuSeconds() counts every process it ever forks, including those
+ * nobody reaps (tftpd-hpa ignores SIGCHLD, so its per-transfer processes never show in its own
+ * times). Without a cgroup, cpuSeconds() sums the live process tree and reaped children.
  */
-export function cpuSeconds(pid) {
+export async function accountCpu(pid) {
+  if (!isRoot || !existsSync(path.join(CPUACCT, 'cgroup.procs'))) return;
+  const dir = path.join(CPUACCT, `tbfs-bench-${pid}`);
+  await mkdir(dir, { recursive: true });
+  for (const p of await treePids(pid))
+    await writeFile(path.join(dir, 'cgroup.procs'), String(p)).catch(() => {});
+  groups.set(pid, dir);
+}
+
+/** Removes the cgroup of an ended server, once its last process has gone (2 s at most). */
+export async function releaseCpu(pid) {
+  const dir = groups.get(pid);
+  if (!dir) return;
+  groups.delete(pid);
+  for (let i = 0; i < 200; i++) {
+    if (
+      await rmdir(dir).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
+    await delay(10);
+  }
+}
+
+async function treePids(pid) {
+  const children = await processTree();
+  const out = [];
+  const visit = (p) => {
+    out.push(p);
+    for (const child of children.get(p) ?? []) visit(child);
+  };
+  visit(pid);
+  return out;
+}
+
+/** CPU seconds (user + system) a server has used so far, with every process it forked. */
+export async function cpuSeconds(pid) {
+  const group = groups.get(pid);
+  if (group) return Number(await readFile(path.join(group, 'cpuacct.usage'), 'utf8')) / 1e9;
   return overTree(pid, async (p) => {
     const stat = await readFile(`/proc/${p}/stat`, 'utf8');
     const [utime, stime, cutime, cstime] = stat
