@@ -43,7 +43,7 @@ export function describeHostKey(privateKey: string | Buffer, passphrase?: string
   };
 }
 
-function generate(type: 'ed25519' | 'rsa', bits: number): Promise<string> {
+function generateOnce(type: 'ed25519' | 'rsa', bits: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const done = (error: Error | null, keys: { private: string }) =>
       error ? reject(error) : resolve(keys.private);
@@ -52,14 +52,19 @@ function generate(type: 'ed25519' | 'rsa', bits: number): Promise<string> {
   });
 }
 
-/** Generates an Ed25519 and an RSA host key (off the event loop). */
-export async function generateHostKeys(rsaBits: number): Promise<HostKey[]> {
-  const [ed25519, rsa] = await Promise.all([generate('ed25519', 0), generate('rsa', rsaBits)]);
-  return [describeHostKey(ed25519), describeHostKey(rsa)];
+/**
+ * One host key of `type`. ssh2 1.17's key generator drops a leading zero byte of an Ed25519
+ * public key, so one Ed25519 key in 256 comes out malformed (its own parser refuses it): such a
+ * key is simply generated again.
+ */
+export async function generateHostKey(type: 'ed25519' | 'rsa', bits = 2048): Promise<HostKey> {
+  for (let attempt = 1; ; attempt++) {
+    const privateKey = await generateOnce(type, bits);
+    if (!(utils.parseKey(privateKey) instanceof Error) || attempt === 8) return describeHostKey(privateKey);
+  }
 }
 
-/** known_hosts lines for `address:port` (OpenSSH writes `[address]:port` unless port is 22). */
-export function knownHostsLines(keys: readonly HostKey[], address: string, port: number): string {
-  const host = port === 22 ? address : `[${address}]:${port}`;
-  return keys.map((k) => `${host} ${k.publicKey}\n`).join('');
+/** Generates an Ed25519 and an RSA host key (off the event loop). */
+export function generateHostKeys(rsaBits: number): Promise<HostKey[]> {
+  return Promise.all([generateHostKey('ed25519'), generateHostKey('rsa', rsaBits)]);
 }
