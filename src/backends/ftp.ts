@@ -20,6 +20,7 @@ import { createFtpServer, type FtpConnection } from './ftp/ftp-srv.js';
 import { bunyanAdapter } from './ftp/logger.js';
 import { type PortRange, reservePassiveWindow } from './ftp/passive-ports.js';
 import { FtpSession } from './ftp/session.js';
+import { listen, within } from './listening.js';
 
 /** Options under `ftp` of {@link FileServerOptions}. */
 export interface FtpBackendOptions {
@@ -145,24 +146,6 @@ async function tlsSetup(o: Resolved, ctx: BackendContext) {
   const keyType = typeof o.tls === 'object' ? o.tls.keyType : undefined;
   const names = [ctx.advertisedAddress, ...(net.isIP(ctx.bindAddress) ? [ctx.bindAddress] : [])];
   return createTlsIdentity(names, keyType ? { keyType } : {});
-}
-
-function listen(server: net.Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-/** Waits for `promise` at most `ms`, leaving no timer behind either way. */
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() =>
-    clearTimeout(timer),
-  );
 }
 
 /** @internal */

@@ -13,6 +13,7 @@ import ssh2, { type AuthContext, type ClientInfo, type Connection, type ServerCo
 import { credentialsMatch } from '../credentials.js';
 import { FileServerError } from '../errors.js';
 import type { Backend, BackendContext, RunningBackend } from './backend.js';
+import { listen, within } from './listening.js';
 import { ChannelIo } from './ssh/channel-io.js';
 import { describeHostKey, generateHostKeys, type HostKey } from './ssh/host-keys.js';
 import { runScp, type SshFileContext } from './ssh/scp.js';
@@ -106,24 +107,6 @@ function readOptions(raw: Readonly<Record<string, unknown>>): Resolved {
     maxConnections: integer('maxConnections', 64, 1),
     banner: o.banner,
   };
-}
-
-function listen(server: net.Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-/** Waits for `promise` at most `ms`, leaving no timer behind either way. */
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() =>
-    clearTimeout(timer),
-  );
 }
 
 /** Handles one SSH connection from handshake to close. */
