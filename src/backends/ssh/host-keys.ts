@@ -53,7 +53,7 @@ function generateOnce(type: 'ed25519' | 'rsa', bits: number): Promise<string> {
 }
 
 /**
- * One host key of `type`. ssh2 1.17's key generator drops a leading zero byte of an Ed25519
+ * One host key of `type`. ssh2 1.17's key generator (ssh2#1390) drops a leading zero byte of an Ed25519
  * public key, so one Ed25519 key in 256 comes out malformed (its own parser refuses it): such a
  * key is simply generated again.
  */
