@@ -53,9 +53,9 @@ function generateOnce(type: 'ed25519' | 'rsa', bits: number): Promise<string> {
 }
 
 /**
- * One host key of `type`. ssh2 1.17's key generator (ssh2#1390) drops a leading zero byte of an Ed25519
- * public key, so one Ed25519 key in 256 comes out malformed (its own parser refuses it): such a
- * key is simply generated again.
+ * One host key of `type`. ssh2 1.17's key generator (ssh2#1390) drops a leading zero byte of an
+ * Ed25519 public key, so one Ed25519 key in 256 comes out malformed (its own parser refuses it):
+ * such a key is simply generated again.
  */
 export async function generateHostKey(type: 'ed25519' | 'rsa', bits = 2048): Promise<HostKey> {
   for (let attempt = 1; ; attempt++) {
