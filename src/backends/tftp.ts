@@ -26,6 +26,7 @@ export type TftpBackendOptions = Pick<
   | 'timeoutMs'
   | 'minTimeoutMs'
   | 'maxTimeoutMs'
+  | 'strictTimeoutOption'
   | 'retries'
   | 'idleTimeoutMs'
   | 'dallyMs'
@@ -45,6 +46,7 @@ const KEYS: ReadonlySet<string> = new Set<keyof TftpBackendOptions>([
   'timeoutMs',
   'minTimeoutMs',
   'maxTimeoutMs',
+  'strictTimeoutOption',
   'retries',
   'idleTimeoutMs',
   'dallyMs',

@@ -28,7 +28,7 @@ import {
   type TransferParams,
 } from './options.js';
 import { Receiver } from './receiver.js';
-import { RetransmitTimeout } from './rto.js';
+import { type RetransmitTimeout, transferRto } from './rto.js';
 import { Sender } from './sender.js';
 import { socketBufferBytes } from './server-session.js';
 import { Alarm, type SessionClock, type SessionResult, systemClock } from './session.js';
@@ -311,12 +311,7 @@ class ClientTransfer {
     this.#channel.onFirstReply = (datagram, from) => this.#onFirstReply(datagram, from);
     this.#alarm = new Alarm(config.clock, () => this.#onRequestTimeout());
     const s = config.settings;
-    const floor = Math.max(s.minTimeoutMs, (s.requested.timeout ?? 0) * 1000);
-    this.#rto = new RetransmitTimeout({
-      initialMs: s.requested.timeout !== undefined ? s.requested.timeout * 1000 : s.timeoutMs,
-      minMs: floor,
-      maxMs: Math.max(s.maxTimeoutMs, floor),
-    });
+    this.#rto = transferRto(s, s.requested.timeout === undefined ? undefined : s.requested.timeout * 1000);
   }
 
   #encodeRequest(): Buffer {

@@ -70,3 +70,33 @@ export class RetransmitTimeout {
 function clamp(value: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, value));
 }
+
+/** The engine's timing settings. */
+export interface TimingSettings {
+  readonly timeoutMs: number;
+  readonly minTimeoutMs: number;
+  readonly maxTimeoutMs: number;
+}
+
+/**
+ * The RTO of one transfer. A negotiated RFC 2349 timeout is where it starts (nothing is measured
+ * yet) and, by default, its ceiling: the measured round trip then drives it, as RFC 1123 section
+ * 4.2.3.2 asks (curl asks for 6 s by default; waiting 6 s for every lost packet would be absurd).
+ * With `strict`, the negotiated value is also the floor: never retransmit sooner than the peer said.
+ */
+export function transferRto(timing: TimingSettings, negotiatedMs: number | undefined, strict = false): RetransmitTimeout {
+  if (negotiatedMs === undefined) {
+    return new RetransmitTimeout({ initialMs: timing.timeoutMs, minMs: timing.minTimeoutMs, maxMs: timing.maxTimeoutMs });
+  }
+  return strict
+    ? new RetransmitTimeout({
+        initialMs: negotiatedMs,
+        minMs: negotiatedMs,
+        maxMs: Math.max(timing.maxTimeoutMs, negotiatedMs),
+      })
+    : new RetransmitTimeout({
+        initialMs: negotiatedMs,
+        minMs: Math.min(timing.minTimeoutMs, negotiatedMs),
+        maxMs: negotiatedMs,
+      });
+}

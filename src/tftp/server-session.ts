@@ -11,7 +11,7 @@ import { TFTP_ERROR, TftpError, toWireError } from './errors.js';
 import type { TftpHandler, TftpReadContent, TftpRequest } from './handler.js';
 import { type NegotiationLimits, negotiate, optionRecord, type TransferParams } from './options.js';
 import { Receiver } from './receiver.js';
-import { RetransmitTimeout } from './rto.js';
+import { type RetransmitTimeout, transferRto } from './rto.js';
 import { Sender } from './sender.js';
 import { Alarm, type SessionClock, type SessionCounters, type SessionResult } from './session.js';
 import { type BlockSink, WritableSink } from './sink.js';
@@ -33,6 +33,7 @@ export interface SessionSettings {
   readonly timeoutMs: number;
   readonly minTimeoutMs: number;
   readonly maxTimeoutMs: number;
+  readonly strictTimeoutOption: boolean;
   readonly retries: number;
   readonly idleTimeoutMs: number;
   readonly dallyMs: number;
@@ -239,12 +240,7 @@ export class ServerSession {
     }
     this.#params = params;
     this.#channel = new TransferChannel(socket, this.request.peer, { locked: true, hook: s.hook });
-    const floor = Math.max(s.minTimeoutMs, params.timeoutMs ?? 0);
-    this.#rto = new RetransmitTimeout({
-      initialMs: params.timeoutMs ?? s.timeoutMs,
-      minMs: floor,
-      maxMs: Math.max(s.maxTimeoutMs, floor),
-    });
+    this.#rto = transferRto(s, params.timeoutMs, s.strictTimeoutOption);
     return this.#channel;
   }
 

@@ -60,6 +60,11 @@ export interface TftpServerOptions {
   minTimeoutMs?: number;
   /** Ceiling of the retransmission timeout with backoff, in ms (default 5000). */
   maxTimeoutMs?: number;
+  /**
+   * Treat a client's RFC 2349 timeout as a floor: never retransmit sooner (default false: it is
+   * the starting value and the ceiling, and the measured round trip drives the timeout).
+   */
+  strictTimeoutOption?: boolean;
   /** Consecutive timeouts before a transfer is abandoned (default 8). */
   retries?: number;
   /** A transfer that makes no progress for this long is ended (default 30 000 ms). */
@@ -530,6 +535,7 @@ function resolveOptions(options: TftpServerOptions): ResolvedOptions {
       timeoutMs: int('timeoutMs', 1000, 1, 600_000),
       minTimeoutMs,
       maxTimeoutMs,
+      strictTimeoutOption: options.strictTimeoutOption ?? false,
       retries: int('retries', 8, 0, 1000),
       idleTimeoutMs: int('idleTimeoutMs', 30_000, 100, 86_400_000),
       dallyMs: int('dallyMs', 2000, 0, 600_000),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RetransmitTimeout } from '../../src/tftp/rto.js';
+import { RetransmitTimeout, transferRto } from '../../src/tftp/rto.js';
 
 describe('retransmission timeout', () => {
   it('starts at the initial value and adapts to the measured round trip, never below the floor', () => {
@@ -33,5 +33,19 @@ describe('retransmission timeout', () => {
     expect(waits).toEqual([100, 200, 400, 800, 1000, 1000]);
     rto.sample(100);
     expect(rto.timeoutMs).toBeLessThan(400);
+  });
+
+  it('starts a negotiated timeout as the first wait and keeps it as the ceiling (or the floor when strict)', () => {
+    const timing = { timeoutMs: 1000, minTimeoutMs: 50, maxTimeoutMs: 5000 };
+    const adaptive = transferRto(timing, 6000);
+    expect(adaptive.timeoutMs).toBe(6000);
+    adaptive.sample(2);
+    expect(adaptive.timeoutMs).toBe(50);
+    for (let i = 0; i < 10; i++) adaptive.backoff();
+    expect(adaptive.timeoutMs).toBe(6000);
+    const strict = transferRto(timing, 2000, true);
+    strict.sample(2);
+    expect(strict.timeoutMs).toBe(2000);
+    expect(transferRto(timing, undefined).timeoutMs).toBe(1000);
   });
 });
