@@ -84,9 +84,17 @@ export interface TimingSettings {
  * 4.2.3.2 asks (curl asks for 6 s by default; waiting 6 s for every lost packet would be absurd).
  * With `strict`, the negotiated value is also the floor: never retransmit sooner than the peer said.
  */
-export function transferRto(timing: TimingSettings, negotiatedMs: number | undefined, strict = false): RetransmitTimeout {
+export function transferRto(
+  timing: TimingSettings,
+  negotiatedMs: number | undefined,
+  strict = false,
+): RetransmitTimeout {
   if (negotiatedMs === undefined) {
-    return new RetransmitTimeout({ initialMs: timing.timeoutMs, minMs: timing.minTimeoutMs, maxMs: timing.maxTimeoutMs });
+    return new RetransmitTimeout({
+      initialMs: timing.timeoutMs,
+      minMs: timing.minTimeoutMs,
+      maxMs: timing.maxTimeoutMs,
+    });
   }
   return strict
     ? new RetransmitTimeout({
