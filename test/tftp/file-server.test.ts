@@ -126,7 +126,10 @@ describe('FileServer with protocol tftp', () => {
         tftp: {
           handler: {
             openRead: () => Buffer.from('dyn'),
-            openWrite: () => (written.push('!'), new PassThrough()),
+            openWrite: () => {
+              written.push('!');
+              return new PassThrough();
+            },
           },
         },
       });
