@@ -60,7 +60,8 @@ async function handle(
       '%s %s from %s failed: %s',
       method,
       target.path,
-      req.socket.remoteAddress,
+      // The socket is gone (null) once the client hung up: never crash on logging that.
+      req.socket?.remoteAddress,
       (error as Error).message,
     );
     // The body may still be on its way; do not keep the connection for another request.

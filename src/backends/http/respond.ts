@@ -107,9 +107,11 @@ export function requestPath(
 
 /** The remote end of a request, with IPv4-mapped IPv6 addresses shown as IPv4. @internal */
 export function peerOf(req: IncomingMessage): Peer {
-  const address = req.socket.remoteAddress ?? '';
+  // req.socket is null once the connection is gone, whatever its type says.
+  const socket = req.socket as IncomingMessage['socket'] | null;
+  const address = socket?.remoteAddress ?? '';
   return {
     address: address.startsWith('::ffff:') ? address.slice(7) : address,
-    port: req.socket.remotePort ?? 0,
+    port: socket?.remotePort ?? 0,
   };
 }
