@@ -121,7 +121,8 @@ export async function serve(argv: readonly string[]): Promise<number> {
   const oses = parseList(str(values, 'os') ?? DEFAULT_OSES.join(','));
 
   using interrupts = trapInterrupts();
-  const server = new FileServer(options);
+  // Whatever fails after this point, leaving the function stops the server.
+  await using server = new FileServer(options);
   const servers: Named[] = [[name, server]];
   reportTransfers(out, servers);
   const info = await server.start({ signal: interrupts.stop });

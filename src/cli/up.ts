@@ -62,7 +62,7 @@ export async function up(argv: readonly string[]): Promise<number> {
   }
 
   using interrupts = trapInterrupts();
-  const dynamic = await startDynamicServers(testbed, {
+  await using dynamic = await startDynamicServers(testbed, {
     signal: interrupts.stop,
     ...(defaultProtocol === undefined ? {} : { defaultProtocol: defaultProtocol as Protocol }),
   });
@@ -83,9 +83,6 @@ export async function up(argv: readonly string[]): Promise<number> {
   out.line(
     `Transfers (Ctrl-C stops ${servers.length === 1 ? 'the server' : `all ${servers.length} servers`}):`,
   );
-  await holdUntilInterrupted(out, servers, interrupts, async () => {
-    await removeOutput();
-    await dynamic.stop();
-  });
+  await holdUntilInterrupted(out, servers, interrupts, removeOutput);
   return 0;
 }

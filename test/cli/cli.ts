@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 
 /** The built CLI entry point. */
 export function cliPath(): string {
@@ -206,4 +206,12 @@ export function startCliText(args: readonly string[]): {
       return result;
     },
   };
+}
+
+/** Stops a long-running CLI with Ctrl-C and expects exit status 0 (showing stderr if not). */
+export async function expectCleanStop(cli: {
+  stop(signal?: NodeJS.Signals): Promise<CliResult>;
+}): Promise<void> {
+  const result = await cli.stop('SIGINT');
+  expect(result.code, `exit ${result.code}, signal ${result.signal}, stderr: ${result.stderr}`).toBe(0);
 }

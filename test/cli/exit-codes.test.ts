@@ -12,7 +12,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isRoot } from '../helpers/env.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { cliPath, collect, runCli, startCli, systemNode } from './cli.js';
+import { cliPath, collect, expectCleanStop, runCli, startCli, systemNode } from './cli.js';
 
 describe('CLI exit statuses', () => {
   it('2: no command, an unknown command, option or protocol, a malformed value', async () => {
@@ -156,7 +156,7 @@ describe('CLI exit statuses', () => {
     const badHash = await runCli(['get', `${base}/f.txt`, out, '--sha256', '0'.repeat(64)]);
     expect(badHash.code).toBe(10);
     expect(badHash.stderr).toContain('[ERR_VERIFY_FAILED]');
-    expect((await cli.stop()).code).toBe(0);
+    await expectCleanStop(cli);
   });
 
   it('130: Ctrl-C during get leaves no file behind', async () => {

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { Testbed } from '../../src/testbed/testbed.js';
 import { describeWith } from '../helpers/env.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { cliPath, portIsFree, runCli, startCli } from './cli.js';
+import { cliPath, expectCleanStop, portIsFree, runCli, startCli } from './cli.js';
 
 const run = promisify(execFile);
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -67,7 +67,7 @@ describe('get and put by URL', () => {
       // --no-overwrite keeps an existing local file.
       const again = await runCli(['get', `${base}/in/image.bin`, back, '--no-overwrite']);
       expect(again.code).toBe(8);
-      expect((await cli.stop()).code).toBe(0);
+      await expectCleanStop(cli);
     }
   });
 
@@ -103,7 +103,7 @@ describe('get and put by URL', () => {
     ]);
     expect(got).toMatchObject({ code: 0, stdout: '', stderr: '' });
     expect(await readFile(out, 'utf8')).toBe('payload');
-    expect((await cli.stop()).code).toBe(0);
+    await expectCleanStop(cli);
   });
 });
 
@@ -151,7 +151,7 @@ describeWith({ tools: ['script'] }, 'progress bar', () => {
       { timeout: 30_000 },
     );
     expect(quietTty.stdout).not.toContain('%');
-    expect((await cli.stop()).code).toBe(0);
+    await expectCleanStop(cli);
   });
 });
 

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
 import { describeWith } from '../helpers/env.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { portIsFree, type RunningCli, runCli, startCli, startCliText } from './cli.js';
+import { expectCleanStop, portIsFree, type RunningCli, runCli, startCli, startCliText } from './cli.js';
 
 const run = promisify(execFile);
 const loopback = ['--address', '127.0.0.1', '--json', '--writable'];
@@ -69,7 +69,7 @@ describeWith({ tools: ['tftp'] }, 'serve tftp', () => {
     expect(cli.text()).toMatch(
       /nxos {3}copy tftp:\/\/127\.0\.0\.1:\d+\/image\.bin bootflash:image\.bin vrf management/,
     );
-    expect((await cli.stop()).code).toBe(0);
+    await expectCleanStop(cli);
   });
 });
 

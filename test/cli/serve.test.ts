@@ -10,7 +10,7 @@ import { Testbed } from '../../src/testbed/testbed.js';
 import { describeWith } from '../helpers/env.js';
 import { curl } from '../helpers/http.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { portIsFree, runCli, stalledDownload, startCli, startCliText } from './cli.js';
+import { expectCleanStop, portIsFree, runCli, stalledDownload, startCli, startCliText } from './cli.js';
 
 const loopback = ['--address', '127.0.0.1'];
 
@@ -170,7 +170,7 @@ describeWith({ tools: ['curl'] }, 'serve http', () => {
     const got = await runCli(['get', 'http://art/f.txt', path.join(dir.path, 'copy.txt'), '--testbed', live]);
     expect(got.code).toBe(0);
     expect(await readFile(path.join(dir.path, 'copy.txt'), 'utf8')).toBe('payload');
-    expect((await cli.stop()).code).toBe(0);
+    await expectCleanStop(cli);
     await expect(stat(live)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
@@ -200,7 +200,7 @@ describeWith({ tools: ['curl'] }, 'serve http', () => {
       password: 'lab-pw',
       addressReason: 'explicit address 127.0.0.1',
     });
-    expect((await cli.stop()).code).toBe(0);
+    await expectCleanStop(cli);
 
     const mismatch = await runCli(['serve', 'ftp', '--testbed', file, '--name', 'images']);
     expect(mismatch.code).toBe(7);
@@ -236,7 +236,7 @@ describeWith({ tools: ['curl'] }, 'serve http', () => {
     const clobber = await curl(['--fail', '-T', '-', `${base}/kept.txt`], { input: Buffer.from('new') });
     expect(clobber.code).not.toBe(0);
     expect(await readFile(path.join(dir.path, 'kept.txt'), 'utf8')).toBe('old');
-    expect((await cli.stop()).code).toBe(0);
+    await expectCleanStop(cli);
     for (const bad of [
       ['--advertise', '1.2.3.4:0'],
       ['--advertise', '[::1]:x'],
