@@ -73,26 +73,25 @@ export async function transfer(command: 'get' | 'put', argv: readonly string[]):
   const out = createOutput({ json: values.json === true, quiet: values.quiet === true });
   const testbedFile = str(values, 'testbed');
   const testbed = testbedFile ? await Testbed.load(testbedFile) : new Testbed();
+  // `shown`: source and destination as the user wrote them (a URL becomes a one-server testbed
+  // named `url` inside), passwords hidden.
   let from: string;
   let to: string;
+  let shown: [string, string];
   if (command === 'get') {
     from = reference(positionals[0]!, values, testbed, testbedFile !== undefined, command);
     const name = path.posix.basename(parseServerReference(from).path);
     to = await localTarget(positionals[1] ?? '.', name);
+    shown = [redactUrl(positionals[0]!), to];
     // Say so before connecting anywhere.
-    if (
-      values['no-overwrite'] &&
-      (await stat(to).then(
-        () => true,
-        () => false,
-      ))
-    ) {
+    if (values['no-overwrite'] && (await exists(to))) {
       throw new FileServerError('ERR_FILE_EXISTS', `${to} exists and --no-overwrite is given`);
     }
   } else {
     from = positionals[0]!;
-    to = reference(positionals[1]!, values, testbed, testbedFile !== undefined, command);
-    if (to.endsWith('/')) to += encodeURIComponent(path.basename(from));
+    const named = positionals[1]!.endsWith('/') ? encodeURIComponent(path.basename(from)) : '';
+    to = reference(positionals[1]!, values, testbed, testbedFile !== undefined, command) + named;
+    shown = [from, redactUrl(positionals[1]! + named)];
   }
   const sha256 = str(values, 'sha256');
   if (sha256 !== undefined && !/^[0-9a-f]{64}$/i.test(sha256))
@@ -115,10 +114,6 @@ export async function transfer(command: 'get' | 'put', argv: readonly string[]):
     bar?.finish();
   }
   const rate = result.durationMs > 0 ? (result.bytes * 1000) / result.durationMs : 0;
-  // As the user wrote them (a URL becomes a one-server testbed named `url` inside), passwords hidden.
-  const named = positionals[1]!.endsWith('/') ? encodeURIComponent(path.basename(from)) : '';
-  const shown =
-    command === 'get' ? [redactUrl(positionals[0]!), to] : [from, redactUrl(positionals[1]! + named)];
   out.event({ event: 'copied', ...result, from: shown[0], to: shown[1] });
   out.line(
     `${command === 'get' ? 'downloaded' : 'uploaded'} ${formatBytes(result.bytes)} in ${formatDuration(result.durationMs)} (${formatRate(rate)}) ${shown[0]} -> ${shown[1]}${result.verified ? ', verified' : ''}`,
@@ -137,11 +132,12 @@ function reference(url: string, values: Values, testbed: Testbed, byName: boolea
   if (byName) {
     const ref = parseServerReference(url);
     const entry = testbed.server(ref.server);
-    // Credentials and fingerprint from the command line go into the entry the copy reads.
+    // Credentials and fingerprint from the command line go into the entry the copy reads; a
+    // fingerprint given replaces the ones the entry lists.
+    const { hostKeyFingerprints: _listed, ...rest } = entry;
     testbed.servers.set(ref.server, {
-      ...entry,
+      ...(fingerprint === undefined ? entry : { ...rest, hostKeyFingerprint: fingerprint }),
       ...credentials,
-      ...(fingerprint === undefined ? {} : { hostKeyFingerprint: fingerprint }),
     });
     return url;
   }
@@ -181,11 +177,13 @@ function reference(url: string, values: Values, testbed: Testbed, byName: boolea
 /** A local destination: a folder (existing, or written with a trailing slash) gets `name` inside. */
 async function localTarget(local: string, name: string): Promise<string> {
   if (name === '') throw usageError('the URL names a folder, not a file', 'get');
-  const isFolder =
-    local.endsWith('/') ||
-    (await stat(local).then(
-      (s) => s.isDirectory(),
-      () => false,
-    ));
-  return isFolder ? path.join(local, name) : local;
+  const info = await stat(local).catch(() => undefined);
+  return local.endsWith('/') || info?.isDirectory() ? path.join(local, name) : local;
+}
+
+function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
 }

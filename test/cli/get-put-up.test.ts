@@ -107,6 +107,56 @@ describe('get and put by URL', () => {
   });
 });
 
+describe('get into the current folder, and host keys', () => {
+  it('get without a local name writes into the current folder; --fingerprint pins the SFTP host key', async () => {
+    await using dir = await tmpDir();
+    const root = path.join(dir.path, 'root');
+    const here = path.join(dir.path, 'here');
+    await run('mkdir', ['-p', root, here]);
+    await writeFile(path.join(root, 'show-tech.txt'), 'tech');
+    const cli = await startCli([
+      'serve',
+      'sftp',
+      root,
+      '--address',
+      '127.0.0.1',
+      '--json',
+      '--user',
+      'lab',
+      '--password',
+      'pw',
+    ]);
+    const { port, hostKeyFingerprints } = cli.events[0] as {
+      port: number;
+      hostKeyFingerprints: Record<string, string>;
+    };
+    const url = `sftp://lab:pw@127.0.0.1:${port}/show-tech.txt`;
+    const got = await runCli(['get', url], { cwd: here });
+    expect(got.stderr).toBe('');
+    expect(got.code).toBe(0);
+    expect(await readFile(path.join(here, 'show-tech.txt'), 'utf8')).toBe('tech');
+
+    const pinned = await runCli([
+      'get',
+      url,
+      path.join(dir.path, 'pinned.txt'),
+      '--fingerprint',
+      hostKeyFingerprints['ssh-ed25519']!,
+    ]);
+    expect(pinned.code).toBe(0);
+    const wrong = await runCli([
+      'get',
+      url,
+      path.join(dir.path, 'wrong.txt'),
+      '--fingerprint',
+      'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+    ]);
+    expect(wrong.code).toBe(9);
+    expect(wrong.stderr).toMatch(/host key/i);
+    await expectCleanStop(cli);
+  });
+});
+
 describeWith({ tools: ['script'] }, 'progress bar', () => {
   it('draws rate, percentage and ETA on a terminal, and nothing on a pipe', async () => {
     await using dir = await tmpDir();
