@@ -10,6 +10,7 @@ import { mkdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { FileServerError } from '../errors.js';
 import { AtomicFile } from '../files/atomic-file.js';
 import { log } from '../log.js';
@@ -67,6 +68,8 @@ type Endpoint =
   | { readonly kind: 'remote'; readonly url: ResolvedUrl; readonly shown: string };
 
 const PROGRESS_INTERVAL_MS = 100;
+const REMOVE_ATTEMPTS = 4;
+const REMOVE_PAUSE_MS = 250;
 
 /**
  * Copies `from` to `to`, each a local path or a `protocol://server-name/path` reference to a
@@ -179,9 +182,8 @@ export async function copy(
     // is removed again when reading it back failed); a remote one this copy wrote is deleted.
     if (committed && target.kind === 'local') await unlink(target.path).catch(() => {});
     else await atomic?.abort().catch(() => {});
-    if (target.kind === 'remote' && remoteTouched && writeVia?.remove) {
-      await writeVia.remove(target.url, AbortSignal.timeout(10_000)).catch(() => {});
-    }
+    if (target.kind === 'remote' && remoteTouched && writeVia?.remove)
+      await removeRemote(writeVia, target.url);
     if (options.signal?.aborted) throw options.signal.reason;
     throw error instanceof FileServerError ? error : wrap(error, source, target);
   }
@@ -321,6 +323,23 @@ function rootCause(
     reason(consumed),
   ].filter((e) => e !== undefined);
   return ranked.find((e) => !echo(e)) ?? ranked[0];
+}
+
+/**
+ * Deletes what a broken upload left on a server, until the server says the file is gone: a
+ * server that handles sessions in processes of their own (vsftpd, OpenSSH) may still be
+ * creating it from the broken session when the first delete arrives.
+ */
+async function removeRemote(transport: Transport, url: ResolvedUrl): Promise<void> {
+  for (let attempt = 0; attempt < REMOVE_ATTEMPTS; attempt++) {
+    const gone = await transport.remove!(url, AbortSignal.timeout(10_000)).then(
+      () => false,
+      (error: unknown) => error instanceof FileServerError && error.code === 'ERR_NOT_FOUND',
+    );
+    if (gone) return;
+    await delay(REMOVE_PAUSE_MS);
+  }
+  log.copy('could not make sure %s is gone', url.displayUrl);
 }
 
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

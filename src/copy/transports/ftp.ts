@@ -44,7 +44,7 @@ function mapError(error: unknown, target: ResolvedUrl, action: string): unknown 
   // 550 is the standard reply; ftp-srv answers a missing file with 551 "No such file".
   const missing =
     reply === 550 || (reply !== undefined && /no such file|not found/i.test((error as Error).message));
-  const code = missing && action === 'download of' ? 'ERR_NOT_FOUND' : 'ERR_TRANSFER_FAILED';
+  const code = missing && action !== 'upload to' ? 'ERR_NOT_FOUND' : 'ERR_TRANSFER_FAILED';
   const why = reply === 530 ? 'login refused' : (error as Error).message;
   return new FileServerError(code, `FTP ${action} ${target.displayUrl} failed: ${why}`, {
     cause: error,
@@ -74,6 +74,6 @@ export const ftpTransport: Transport = {
     });
   },
   async remove(target, signal) {
-    await withClient(target, signal, 'removal of', (client) => client.remove(target.path, true));
+    await withClient(target, signal, 'removal of', (client) => client.remove(target.path));
   },
 };

@@ -43,7 +43,7 @@ async function withConnection<T>(
     if (error instanceof FileServerError) throw error;
     const missing = (error as { code?: unknown }).code === NO_SUCH_FILE;
     throw new FileServerError(
-      missing && action === 'download of' ? 'ERR_NOT_FOUND' : 'ERR_TRANSFER_FAILED',
+      missing && action !== 'upload to' ? 'ERR_NOT_FOUND' : 'ERR_TRANSFER_FAILED',
       `${target.protocol.toUpperCase()} ${action} ${target.displayUrl} failed: ${(error as Error).message}`,
       { cause: error, details: { url: target.displayUrl } },
     );
