@@ -224,7 +224,7 @@ describe('Linux', () => {
   it('downloads under a temporary name, quotes paths for the shell, and reads the exit status', () => {
     const plan = linux('ftp', undefined);
     expect(plan.command).toBe(
-      "if curl -sS --fail -u tbuser -o '/tmp/it is.bin.tbfs-part' ftp://198.18.0.1:2121/img/ios.bin; then mv -f '/tmp/it is.bin.tbfs-part' '/tmp/it is.bin'; else rm -f '/tmp/it is.bin.tbfs-part'; false; fi; echo \"tbfs-exit=$?\"",
+      "if curl -sS -g --fail -u tbuser -o '/tmp/it is.bin.tbfs-part' ftp://198.18.0.1:2121/img/ios.bin; then mv -f '/tmp/it is.bin.tbfs-part' '/tmp/it is.bin'; else rm -f '/tmp/it is.bin.tbfs-part'; false; fi; echo \"tbfs-exit=$?\"",
     );
     expect(answer(plan.dialog, "Enter host password for user 'tbuser':")).toBe('Pw-123\n');
     expect(plan.check('tbfs-exit=0')).toEqual({ confirmed: true, bytes: undefined });
@@ -244,7 +244,7 @@ describe('Linux', () => {
       "busybox tftp -g -l '/tmp/it is.bin.tbfs-part' -r img/ios.bin 198.18.0.1 6969",
     );
     expect(linux('tftp', 'curl', { direction: 'from-device' }).command).toBe(
-      'curl -sS -T \'/tmp/it is.bin\' tftp://198.18.0.1:6969/img/ios.bin; echo "tbfs-exit=$?"',
+      'curl -sS -g -T \'/tmp/it is.bin\' tftp://198.18.0.1:6969/img/ios.bin; echo "tbfs-exit=$?"',
     );
     expect(linux('http', 'busybox').command).toContain('busybox wget -q -O');
     expect(linux('http', 'busybox').command).toContain('http://tbuser:Pw-123@198.18.0.1:2121/img/ios.bin');

@@ -260,6 +260,18 @@ describeWith(
       expect((await stat(path.join(sshd.home, 'relayed.bin'))).size).toBe(small.length);
     });
 
+    it('works over IPv6 (::1) for every protocol', async () => {
+      const v6 = new Testbed();
+      await using out = await tmpDir();
+      for (const protocol of ['http', 'ftp', 'tftp', 'sftp'] as const) {
+        await using server = await FileServer.start({ protocol, name: 'v6', testbed: v6, address: '::1' });
+        expect(v6.servers.get('v6')?.url).toMatch(/^\w+:\/\/\[::1\]:\d+\/$/);
+        await copy(v6, smallPath, `${protocol}://v6/six.bin`, { verify: true });
+        expect((await readFile(path.join(server.info.root, 'six.bin'))).equals(small)).toBe(true);
+        await copy(v6, `${protocol}://v6/six.bin`, path.join(out.path, `${protocol}.bin`), { verify: true });
+      }
+    });
+
     it('an expected SHA-256 that does not match fails with ERR_VERIFY_FAILED and keeps nothing', async () => {
       await using out = await tmpDir();
       const local = path.join(out.path, 'wrong.bin');

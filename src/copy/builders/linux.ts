@@ -112,12 +112,12 @@ function words(request: CopyRequest, client: string, local: string): string[] {
     case 'http/curl':
     case 'ftp/curl': {
       const auth = remote.protocol !== 'tftp' && remote.username !== undefined ? ['-u', remote.username] : [];
-      const url = deviceUrl({ ...remote, username: undefined, password: undefined }, 'none', {
-        withPort: true,
-      });
+      const url = deviceUrl({ ...remote, username: undefined, password: undefined }, 'none');
       return [
         'curl',
         '-sS',
+        // No globbing: the brackets of an IPv6 address are literal.
+        '-g',
         ...(remote.protocol === 'tftp' ? [] : ['--fail']),
         ...(iface === undefined ? [] : ['--interface', iface]),
         ...auth,
