@@ -74,7 +74,8 @@ const REMOVE_PAUSE_MS = 250;
 /**
  * Copies `from` to `to`, each a local path or a `protocol://server-name/path` reference to a
  * server of the testbed (see {@link resolveUrl}). Both sides may be remote (the bytes stream
- * through this host). Resolves with the byte count and SHA-256; throws FileServerErrors
+ * through this host). A destination ending in `/`, or an existing local folder, keeps the
+ * source's file name. Resolves with the byte count and SHA-256; throws FileServerErrors
  * (ERR_SERVER_NOT_FOUND, ERR_NOT_FOUND, ERR_TRANSFER_FAILED, ERR_VERIFY_FAILED, ...) or the
  * signal's reason when aborted.
  *
@@ -91,7 +92,7 @@ export async function copy(
 ): Promise<CopyResult> {
   const started = performance.now();
   const source = endpoint(testbed, from);
-  const target = endpoint(testbed, to);
+  const target = await intoFolder(endpoint(testbed, into(to, from)), source);
   const transports = await Promise.all([source, target].map(transportOf));
   const [readVia, writeVia] = transports;
   const abort = new AbortController();
@@ -210,6 +211,33 @@ function endpoint(testbed: Testbed, value: string): Endpoint {
     throw new FileServerError('ERR_INVALID_OPTIONS', `${url.displayUrl} names a folder, not a file`);
   }
   return { kind: 'remote', url, shown: `${url.protocol}://${url.server}/${url.path}` };
+}
+
+/** A destination ending in `/` gets the source's file name (`ftp://images/` → `ftp://images/ios.bin`). */
+function into(to: string, from: string): string {
+  if (typeof to !== 'string' || typeof from !== 'string' || !/[/\\]$/.test(to)) return to;
+  const [fromRef, toRef] = [isServerReference(from), isServerReference(to)];
+  const segments = from.split(fromRef ? '/' : /[/\\]/).filter(Boolean);
+  const name = segments.at(-1);
+  // `proto://server` alone names no file; the source's own check reports it.
+  if (name === undefined || (fromRef && segments.length < 3)) return to;
+  // References are percent-encoded, local names are not.
+  if (fromRef === toRef) return to + name;
+  if (toRef) return to + encodeURIComponent(name);
+  try {
+    return to + decodeURIComponent(name);
+  } catch {
+    return to;
+  }
+}
+
+/** A local destination that is an existing folder gets the source's file name. */
+async function intoFolder(target: Endpoint, source: Endpoint): Promise<Endpoint> {
+  if (target.kind !== 'local') return target;
+  const info = await stat(target.path).catch(() => undefined);
+  if (!info?.isDirectory()) return target;
+  const name = source.kind === 'local' ? path.basename(source.path) : path.posix.basename(source.url.path);
+  return { ...target, path: path.join(target.path, name), shown: path.join(target.shown, name) };
 }
 
 async function transportOf(end: Endpoint): Promise<Transport | undefined> {

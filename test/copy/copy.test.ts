@@ -272,6 +272,25 @@ describeWith(
       }
     });
 
+    it('a destination ending in / or an existing folder keeps the source name', async () => {
+      await using out = await tmpDir();
+      await mkdir(path.join(out.path, 'existing'));
+      await copy(testbed, smallPath, 'http://our-http/drop/');
+      expect((await readFile(path.join(ourRoot.path, 'drop', 'small.bin'))).equals(small)).toBe(true);
+      await copy(testbed, 'http://our-http/drop/small.bin', `${out.path}/new/`);
+      await copy(testbed, 'http://our-http/drop/small.bin', path.join(out.path, 'existing'));
+      await copy(testbed, 'http://our-http/drop/small.bin', 'ftp://vsftpd/');
+      expect((await readFile(path.join(out.path, 'new', 'small.bin'))).equals(small)).toBe(true);
+      expect((await readFile(path.join(out.path, 'existing', 'small.bin'))).equals(small)).toBe(true);
+      expect((await readFile(path.join(vsftpd.user.home, 'small.bin'))).equals(small)).toBe(true);
+      const odd = path.join(out.path, 'a%20b c.bin');
+      await writeFile(odd, 'odd');
+      await copy(testbed, odd, 'http://our-http/odd/');
+      expect(await readFile(path.join(ourRoot.path, 'odd', 'a%20b c.bin'), 'utf8')).toBe('odd');
+      await copy(testbed, 'http://our-http/odd/a%2520b%20c.bin', `${out.path}/back/`);
+      expect(await readFile(path.join(out.path, 'back', 'a%20b c.bin'), 'utf8')).toBe('odd');
+    });
+
     it('an expected SHA-256 that does not match fails with ERR_VERIFY_FAILED and keeps nothing', async () => {
       await using out = await tmpDir();
       const local = path.join(out.path, 'wrong.bin');
