@@ -337,9 +337,14 @@ describeWith(
       await expect(copy(testbed, path.join(out.path, 'absent.bin'), 'ftp://vsftpd/x')).rejects.toMatchObject({
         code: 'ERR_NOT_FOUND',
       });
-      await mkdir(path.join(out.path, 'dir'));
-      await expect(copy(testbed, smallPath, 'ftp://vsftpd/')).rejects.toMatchObject({
+      await expect(copy(testbed, 'ftp://vsftpd/', to)).rejects.toMatchObject({
         code: 'ERR_INVALID_OPTIONS',
+        message: expect.stringContaining('names a folder'),
+      });
+      await mkdir(path.join(out.path, 'dir'));
+      await expect(copy(testbed, path.join(out.path, 'dir'), 'ftp://vsftpd/x')).rejects.toMatchObject({
+        code: 'ERR_NOT_FOUND',
+        message: expect.stringContaining('Not a file'),
       });
     });
 
