@@ -228,7 +228,9 @@ describeWith(
             }).catch((e: unknown) => e);
             expect(error).toMatchObject({ name: 'AbortError' });
             expect(moved).toBeLessThan(big.length);
-            // Our servers drop the temporary file when the upload breaks off; give them a moment.
+            // The request may still be on its way to the server (TFTP: a datagram not read yet),
+            // and servers drop the temporary file when the upload breaks off: give them a moment.
+            await new Promise((r) => setTimeout(r, 300));
             for (let i = 0; i < 50 && (await readdir(peer.root())).some((f) => f.includes(name)); i++) {
               await new Promise((r) => setTimeout(r, 100));
             }
