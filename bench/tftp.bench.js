@@ -197,18 +197,26 @@ async function download(
   return report.ms / 1000;
 }
 
-/** Median MB/s of `runs` downloads, or undefined (with a log line) if the pair cannot run. */
-async function measure(log, label, runs, size, options) {
-  const times = [];
+/**
+ * Median MB/s per server of `runs` downloads, the servers taking turns run by run (so that load
+ * drifting on a shared machine hits them alike). A server that fails once gets no figure (logged).
+ */
+async function measureServers(log, label, kinds, runs, size, options) {
+  const times = Object.fromEntries(kinds.map((k) => [k, []]));
   for (let i = 0; i < runs; i++) {
-    try {
-      times.push(await download(options.client, options));
-    } catch (error) {
-      log(`${label}: ${String(error.message ?? error).split('\n')[0]}`);
-      return undefined;
+    for (const [kind, port] of kinds.map((k) => [k, options.ports[k]])) {
+      if (!times[kind]) continue;
+      try {
+        times[kind].push(await download(options.client, { ...options, port }));
+      } catch (error) {
+        log(`${label} → ${kind}: ${String(error.message ?? error).split('\n')[0]}`);
+        times[kind] = undefined;
+      }
     }
   }
-  return round(size / median(times) / 1e6);
+  return Object.fromEntries(
+    kinds.map((k) => [k, times[k] ? round(size / median(times[k]) / 1e6) : undefined]),
+  );
 }
 
 async function makeFile(dir, name, size) {
@@ -260,14 +268,15 @@ export default async function run({ quick, log }) {
           blksize,
           size: `${sizes[blksize] / MiB} MiB`,
         };
-        for (const kind of servers) {
-          row[kind] = await measure(log, `${client} → ${kind} ${blksize}`, runs, sizes[blksize], {
+        Object.assign(
+          row,
+          await measureServers(log, `${client} ${blksize}`, servers, runs, sizes[blksize], {
             client,
-            port: running[kind].port,
+            ports: Object.fromEntries(servers.map((k) => [k, running[k].port])),
             file: files[blksize],
             blksize,
-          });
-        }
+          }),
+        );
         row['ours/tftpd-hpa'] = ratio(row.ours, row['tftpd-hpa']);
         row['ours/atftpd'] = ratio(row.ours, row.atftpd);
         rows.push(row);
@@ -286,21 +295,17 @@ export default async function run({ quick, log }) {
             windowsize,
             size: `${sizes[blksize] / MiB} MiB`,
           };
-          for (const kind of servers.filter((k) => k !== 'tftpd-hpa')) {
-            row[kind] = await measure(
-              log,
-              `${client} → ${kind} ${blksize}x${windowsize}`,
-              runs,
-              sizes[blksize],
-              {
-                client,
-                port: running[kind].port,
-                file: files[blksize],
-                blksize,
-                windowsize,
-              },
-            );
-          }
+          const windowed = servers.filter((k) => k !== 'tftpd-hpa');
+          Object.assign(
+            row,
+            await measureServers(log, `${client} ${blksize}x${windowsize}`, windowed, runs, sizes[blksize], {
+              client,
+              ports: Object.fromEntries(windowed.map((k) => [k, running[k].port])),
+              file: files[blksize],
+              blksize,
+              windowsize,
+            }),
+          );
           row['ours/atftpd'] = ratio(row.ours, row.atftpd);
           rows.push(row);
           log(JSON.stringify(row));

@@ -22,6 +22,7 @@ import type { RetransmitTimeout } from './rto.js';
 import {
   Alarm,
   absoluteBlock,
+  localOutcome,
   newCounters,
   type SessionClock,
   type SessionCounters,
@@ -112,11 +113,6 @@ export class Receiver {
     return this.#ended;
   }
 
-  /** Current retransmission timeout in ms. */
-  get rtoMs(): number {
-    return this.#c.rto.timeoutMs;
-  }
-
   /** Handles one datagram from the peer (already checked to come from it). */
   receive(datagram: Buffer): void {
     if (this.#state === 'closed' || this.#state === 'idle') return;
@@ -164,7 +160,7 @@ export class Receiver {
     if (this.#state === 'closed') return;
     if (!this.#ended) {
       this.#c.io.send(encodeError(wire.code, wire.message));
-      this.#end({ outcome: error.code === 'ERR_TRANSFER_ABORTED' ? 'aborted' : 'local-error', error });
+      this.#end({ outcome: localOutcome(error), error });
     }
     this.#close();
   }

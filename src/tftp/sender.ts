@@ -11,8 +11,8 @@
  * - The timer is an RTT-adaptive RTO ({@link RetransmitTimeout}), sampled only from blocks sent
  *   once (Karn), backed off on every expiry, with a budget of consecutive expiries.
  * - Pacing: a window goes out in bursts with a turn of the event loop between them. The burst
- *   starts at the whole window, halves once per loss episode and grows back by one per clean
- *   window (AIMD), so a receiver with a small socket buffer (atftp, U-Boot) stops losing most of
+ *   starts at the whole window, halves once per loss episode and grows back by one every four
+ *   clean windows, so a receiver with a small socket buffer (atftp, U-Boot) stops losing most of
  *   every window, while a fast receiver gets whole windows at once. The window itself (what the
  *   peer acknowledges) never changes.
  * @module
@@ -24,6 +24,7 @@ import type { RetransmitTimeout } from './rto.js';
 import {
   Alarm,
   absoluteBlock,
+  localOutcome,
   newCounters,
   type SessionClock,
   type SessionCounters,
@@ -118,11 +119,6 @@ export class Sender {
     }
   }
 
-  /** True once the transfer has ended. */
-  get done(): boolean {
-    return this.#state === 'done';
-  }
-
   /** Current retransmission timeout in ms. */
   get rtoMs(): number {
     return this.#c.rto.timeoutMs;
@@ -169,7 +165,7 @@ export class Sender {
   ): void {
     if (this.#state === 'done') return;
     this.#c.io.send(encodeError(wire.code, wire.message));
-    this.#finish({ outcome: error.code === 'ERR_TRANSFER_ABORTED' ? 'aborted' : 'local-error', error });
+    this.#finish({ outcome: localOutcome(error), error });
   }
 
   #onAck(wire: number): void {

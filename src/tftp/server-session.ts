@@ -105,6 +105,12 @@ export class ServerSession {
     );
   }
 
+  /** Data moved: the idle timeout counts from here (packets alone do not count: a peer repeating
+   * its ACK to a stalled handler must not keep a session alive forever). */
+  #progressed = (): void => {
+    this.#idle.set(this.#settings.idleTimeoutMs);
+  };
+
   /** True once the outcome is known (the session may still be dallying). */
   get ended(): boolean {
     return this.#ended;
@@ -157,16 +163,14 @@ export class ServerSession {
       retries: this.#settings.retries,
       oack,
       onDataStart: () => this.#events.dataStart(this),
+      onProgress: this.#progressed,
       onEnd: (result) => {
         this.#end(result);
         this.#close();
       },
     });
     this.#machine = sender;
-    channel.onPacket = (datagram) => {
-      this.#idle.set(this.#settings.idleTimeoutMs);
-      sender.receive(datagram);
-    };
+    channel.onPacket = (datagram) => sender.receive(datagram);
     sender.start();
   }
 
@@ -207,14 +211,12 @@ export class ServerSession {
       maxBytes: maxFileSize,
       dallyMs: this.#dallyMs(negotiation.params),
       onDataStart: () => this.#events.dataStart(this),
+      onProgress: this.#progressed,
       onEnd: (result) => this.#end(result),
       onClose: () => this.#close(),
     });
     this.#machine = receiver;
-    channel.onPacket = (datagram) => {
-      if (!receiver.ended) this.#idle.set(this.#settings.idleTimeoutMs);
-      receiver.receive(datagram);
-    };
+    channel.onPacket = (datagram) => receiver.receive(datagram);
     receiver.start();
   }
 

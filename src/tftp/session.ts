@@ -53,6 +53,12 @@ export type TftpOutcome =
   /** Stopped from this side (server stop, AbortSignal). */
   | 'aborted';
 
+/** The outcome of a transfer ended from this side with `error`. */
+export function localOutcome(error: TftpError): TftpOutcome {
+  if (error.code === 'ERR_TRANSFER_ABORTED') return 'aborted';
+  return error.code === 'ERR_TFTP_TIMEOUT' ? 'timeout' : 'local-error';
+}
+
 /** The end of a state machine. */
 export interface SessionResult {
   readonly outcome: TftpOutcome;

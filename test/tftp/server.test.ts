@@ -407,6 +407,24 @@ describe('TFTP server: edge cases of tftp-peers.md section 5', () => {
     await until(() => s.server.counters.sessionsActive === 0);
   });
 
+  it('13. a stalled stream is ended by the idle timeout even while the peer keeps repeating its ACK', async () => {
+    const stalled = new Readable({ read() {} });
+    stalled.push(Buffer.alloc(512, 1)); // one block, then nothing ever again
+    await using s = await serve({ idleTimeoutMs: 300, handler: { openRead: () => stalled } });
+    await using peer = await RawPeer.open();
+    peer.send(rrq('slow'), s.port);
+    const d1 = await peer.next();
+    for (let i = 0; i < 40 && s.transfers.length === 0; i++) {
+      peer.send(ack(1), d1.from.port);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(s.transfers[0]).toMatchObject({
+      outcome: 'timeout',
+      error: { message: expect.stringMatching(/idle/) },
+    });
+    expect(stalled.destroyed).toBe(true);
+  });
+
   it('14. requests: oversized, malformed, without mode, or in mail mode get ERROR 4; ERRORs get nothing', async () => {
     await using s = await serve();
     await writeFile(path.join(s.root, 'f'), 'x');
