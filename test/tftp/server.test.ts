@@ -577,6 +577,27 @@ describe('TFTP server: files, uploads and limits', () => {
     expect((await readAll(peer, s.port, 'f')).toString()).toBe('still here');
   });
 
+  it('stop() leaves no socket behind, whatever the transfers were doing', async () => {
+    // Timers are unref'd and do not show here; sockets do.
+    const count = () => ({ sockets: process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length });
+    const before = count();
+    {
+      await using s = await serve({ dallyMs: 60_000, idleTimeoutMs: 60_000 });
+      await writeFile(path.join(s.root, 'f'), Buffer.alloc(5000));
+      await using peer = await RawPeer.open();
+      peer.send(randomBytes(30), s.port); // garbage
+      peer.send(rrq('f'), s.port); // a read left hanging mid-transfer
+      await peer.next();
+      await using uploader = await RawPeer.open();
+      uploader.send(wrq('up'), s.port); // an upload that finished and is dallying
+      const a0 = await uploader.next();
+      uploader.send(data(1, 'x'), a0.from.port);
+      await uploader.next();
+      expect(count().sockets).toBeGreaterThan(before.sockets);
+    }
+    await until(() => count().sockets === before.sockets);
+  });
+
   it('serves IPv6', async () => {
     await using s = await serve({ address: '::1' });
     await writeFile(path.join(s.root, 'f'), 'six');
