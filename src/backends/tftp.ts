@@ -127,7 +127,7 @@ export const tftpBackend: Backend = {
     server.on('transfer', (stats) => {
       const active = running.get(stats.id);
       running.delete(stats.id);
-      // A size probe (OACK answered by ERROR, as UEFI firmware does) moved no file: not a transfer.
+      // A size probe (OACK answered by ERROR 8, as UEFI firmware does) moved no file: not a transfer.
       if (stats.outcome === 'probe' && !active) return;
       const transfer = active ?? begin(stats);
       transfer.add(stats.bytes);

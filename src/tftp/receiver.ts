@@ -131,7 +131,10 @@ export class Receiver {
     switch (packet.opcode) {
       case OPCODE.ERROR:
         this.#end({
-          outcome: this.#state === 'opening' && this.#c.openingIsOack ? 'probe' : 'peer-error',
+          outcome:
+            this.#state === 'opening' && this.#c.openingIsOack && packet.code === TFTP_ERROR.OPTION_REFUSED
+              ? 'probe'
+              : 'peer-error',
           error: new TftpError('ERR_TFTP', `Peer sent ERROR ${packet.code}: ${packet.message}`, {
             tftpCode: packet.code,
             details: { peerMessage: packet.message },

@@ -37,6 +37,17 @@ export class RetransmitTimeout {
     return Math.min(this.#base * this.#backoff, this.#max);
   }
 
+  /**
+   * How long to wait before probing for a lost tail (an early first retransmission): a few round
+   * trips, never less than a fifth of the floor (event-loop hiccups must not look like loss), or
+   * undefined before the first sample.
+   */
+  get probeTimeoutMs(): number | undefined {
+    if (this.#srtt < 0) return undefined;
+    const probe = Math.max(this.#min / 5, 2 * this.#srtt, this.#srtt + 4 * this.#rttvar);
+    return Math.min(this.timeoutMs, probe);
+  }
+
   /** Smoothed round-trip time in ms, or undefined before the first sample. */
   get srttMs(): number | undefined {
     return this.#srtt < 0 ? undefined : this.#srtt;

@@ -10,6 +10,10 @@
  *   after it at once (RFC 7440 gap recovery). Everything else waits for the timer.
  * - The timer is an RTT-adaptive RTO ({@link RetransmitTimeout}), sampled only from blocks sent
  *   once (Karn), backed off on every expiry, with a budget of consecutive expiries.
+ * - Tail loss probe: once a window is out, if no ACK comes within a few round trips (well below
+ *   the RTO's floor), the window is resent from its first block, once per window position. A lost
+ *   tail gives the receiver no gap to report, and many receivers (atftp) ignore blocks beyond a
+ *   gap until their own timeout: this turns a 50+ ms stall into about a round trip.
  * - Pacing: a window goes out in bursts with a turn of the event loop between them. The burst
  *   starts at the whole window, halves once per loss episode and grows back by one every four
  *   clean windows, so a receiver with a small socket buffer (atftp, U-Boot) stops losing most of
@@ -65,6 +69,7 @@ export class Sender {
   readonly #slots: Buffer[];
   readonly #lengths: Int32Array;
   readonly #alarm: Alarm;
+  readonly #probe: Alarm;
   #state: SenderState = 'idle';
   /** Oldest block not yet acknowledged. */
   #base = 1;
@@ -81,6 +86,8 @@ export class Sender {
   #expiries = 0;
   /** Window position at which the one immediate resend for "ACK of base-1" was spent. */
   #fastResendAt = 0;
+  /** Window position at which the one tail loss probe was spent. */
+  #probedAt = 0;
   /** Most blocks sent in one turn of the event loop (AIMD, see the module notes). */
   #burst: number;
   /** Blocks up to here were in flight when the last loss was seen: one reduction per episode. */
@@ -104,6 +111,7 @@ export class Sender {
     this.#lengths = new Int32Array(this.#window);
     this.#burst = this.#window;
     this.#alarm = new Alarm(config.clock, () => this.#onTimeout());
+    this.#probe = new Alarm(config.clock, () => this.#onProbe());
   }
 
   /** Sends the OACK or the first window. */
@@ -141,7 +149,7 @@ export class Sender {
     }
     if (packet.opcode === OPCODE.ERROR) {
       this.#finish({
-        outcome: this.#state === 'oack' ? 'probe' : 'peer-error',
+        outcome: this.#state === 'oack' && packet.code === TFTP_ERROR.OPTION_REFUSED ? 'probe' : 'peer-error',
         error: new TftpError('ERR_TFTP', `Peer sent ERROR ${packet.code}: ${packet.message}`, {
           tftpCode: packet.code,
           details: { peerMessage: packet.message },
@@ -292,8 +300,23 @@ export class Sender {
 
   #armTimer(): void {
     // Nothing in flight (waiting for the source): no timer, the idle timeout covers a stall.
-    if (this.#highestSent >= this.#base) this.#alarm.set(this.#c.rto.timeoutMs);
-    else this.#alarm.clear();
+    if (this.#highestSent < this.#base) {
+      this.#alarm.clear();
+      this.#probe.clear();
+      return;
+    }
+    this.#alarm.set(this.#c.rto.timeoutMs);
+    const tailSent = this.#next > this.#last || this.#next >= this.#base + this.#window;
+    const probeMs = this.#c.rto.probeTimeoutMs;
+    if (tailSent && probeMs !== undefined && this.#probedAt !== this.#base) this.#probe.set(probeMs);
+    else this.#probe.clear();
+  }
+
+  #onProbe(): void {
+    if (this.#state !== 'data' || this.#probedAt === this.#base || this.#highestSent < this.#base) return;
+    this.#probedAt = this.#base;
+    this.#lost();
+    this.#goBack();
   }
 
   /** Reads block #filled into its slot; false when it has to wait (read or pending send). */
@@ -415,6 +438,7 @@ export class Sender {
     if (this.#state === 'done') return;
     this.#state = 'done';
     this.#alarm.clear();
+    this.#probe.clear();
     this.#c.onEnd(result);
   }
 }

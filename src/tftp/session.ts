@@ -44,7 +44,7 @@ export type TftpOutcome =
   | 'timeout'
   /** The peer sent an ERROR packet. */
   | 'peer-error'
-  /** The peer answered our OACK with an ERROR: a size probe (UEFI) or a refusal of the options. */
+  /** The peer answered our OACK with ERROR 8: a size probe (UEFI) or a refusal of the options. */
   | 'probe'
   /** The peer broke the protocol. */
   | 'protocol-error'

@@ -74,7 +74,7 @@ export interface TftpServerCounters {
   transfersOk: number;
   /** Transfers that ended otherwise (probes excluded). */
   transfersFailed: number;
-  /** Size probes: the peer answered our OACK with an ERROR (UEFI asks for tsize this way). */
+  /** Size probes: the peer answered our OACK with ERROR 8 (UEFI asks for tsize this way). */
   probes: number;
   /** File bytes sent to peers. */
   bytesSent: number;

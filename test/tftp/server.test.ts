@@ -306,18 +306,18 @@ describe('TFTP server: edge cases of tftp-peers.md section 5', () => {
     const wires: number[] = [];
     let abs = 0;
     for (let window = 0; window < 5000; window++) {
-      let last = -1;
       let short = false;
-      for (let i = 0; i < 64 && !short; i++) {
+      for (let i = 0; i < 64 && !short; ) {
         const r = await peer.next();
         const p = r.packet as { block: number; data: Buffer };
+        if (p.block !== ((abs + 1) & 0xffff)) continue; // a retransmission (tail probe or timer)
         abs++;
+        i++;
         if (abs >= 65534 && abs <= 65538) wires.push(p.block);
         chunks.push(Buffer.from(p.data));
-        last = p.block;
         short = p.data.length < 8;
       }
-      peer.send(ack(last), tid);
+      peer.send(ack(abs & 0xffff), tid);
       if (short) break;
     }
     expect(wires).toEqual([65534, 65535, 0, 1, 2]);

@@ -75,19 +75,21 @@ describe('sender', () => {
     s.receive(ack(1)); // a 0 ms round trip: the timeout drops to its 100 ms floor
     expect(io.take()).toEqual(['DATA 2 (8)']);
     expect(s.rtoMs).toBe(100);
-    clock.advance(50);
+    clock.advance(20); // a fifth of the floor without an ACK: the one tail loss probe
+    expect(io.take()).toEqual(['DATA 2 (8)']);
+    clock.advance(30);
     for (let i = 0; i < 5; i++) s.receive(ack(1)); // duplicates: silence
     expect(io.take()).toEqual([]);
-    clock.advance(49);
+    clock.advance(69);
     expect(io.take()).toEqual([]);
-    // Duplicate ACKs must not keep pushing the timer back (tftpy PR #133): it fires at 100 ms.
+    // Duplicate ACKs must not keep pushing the timer back (tftpy PR #133): it fires 100 ms after the probe.
     clock.advance(1);
     expect(io.take()).toEqual(['DATA 2 (8)']);
     s.receive(ack(2));
     expect(io.take()).toEqual(['DATA 3 (1)']);
     s.receive(ack(3));
     expect(results).toEqual([{ outcome: 'ok' }]);
-    expect(s.counters).toMatchObject({ bytes: 17, blocks: 3, retransmits: 1, timeouts: 1, duplicates: 5 });
+    expect(s.counters).toMatchObject({ bytes: 17, blocks: 3, retransmits: 2, timeouts: 1, duplicates: 5 });
     expect(clock.pendingTimers).toBe(0);
   });
 
@@ -147,6 +149,20 @@ describe('sender', () => {
     clock.flush();
     expect(io.take()).toEqual([]); // no storm
     expect(s.counters.retransmits).toBe(4);
+  });
+
+  it('probes a lost window tail once, a few round trips after the window went out', () => {
+    const { s, io, clock } = sender(Buffer.alloc(8 * 40), { windowsize: 4 });
+    io.take();
+    clock.advance(10);
+    s.receive(ack(4)); // round trip 10 ms
+    expect(io.take()).toEqual(['DATA 5 (8)', 'DATA 6 (8)', 'DATA 7 (8)', 'DATA 8 (8)']);
+    clock.advance(29);
+    expect(io.take()).toEqual([]);
+    clock.advance(1); // srtt + 4 x rttvar (30 ms) passed: resend from the window's first block, once
+    expect(io.take()).toEqual(['DATA 5 (8)', 'DATA 6 (8)', 'DATA 7 (8)', 'DATA 8 (8)']);
+    clock.advance(30);
+    expect(io.take()).toEqual([]); // no second probe for this position; the RTO (100 ms floor) follows
   });
 
   it('ignores ACKs of blocks not sent yet and very old ones', () => {
