@@ -15,7 +15,9 @@ for (const file of process.argv.slice(2)) {
     continue;
   }
   const notRun = report.numPendingTests + report.numTodoTests;
-  const broken = report.testResults.filter((r) => r.status === 'failed' && r.assertionResults.length === 0).length;
+  const broken = report.testResults.filter(
+    (r) => r.status === 'failed' && r.assertionResults.length === 0,
+  ).length;
   console.log(
     `${file}: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${notRun} not run, ${broken} broken files`,
   );

@@ -26,6 +26,9 @@ export function bars(results) {
   for (const r of byTable(rowsOf(results, 'transfer'), 'HTTP and FTP')) {
     add('Throughput', `${r.protocol.toUpperCase()} ${r.operation} vs ${r.peer} (MB/s)`, r['MB/s ratio']);
   }
+  for (const r of byTable(rowsOf(results, 'copy'), 'copy()')) {
+    add('Throughput', `copy() ${r.protocol} ${r.operation} vs ${r.peer} (MB/s)`, r['MB/s ratio']);
+  }
   for (const r of byTable(rowsOf(results, 'transfer'), 'HTTP small-file')) {
     add('Throughput', `HTTP 1 KiB requests vs ${r.peer} (req/s)`, r.ratio);
   }
@@ -138,7 +141,8 @@ export function svg(results) {
     )
     .join('');
   const m = results.machine;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" role="img">
+<title>testbed-fileserver against its peers: ratios per figure</title>
 <style>
   .title { font-size: 17px; font-weight: bold; fill: #222; }
   .subtitle { font-size: 12px; fill: #555; }
@@ -178,6 +182,8 @@ export function markdown(results) {
       lines.push(`**${name}** failed: \`${String(benchmark.error).split('\n')[0]}\``, '');
       continue;
     }
+    const when = benchmark.date ? `, run ${benchmark.date.slice(0, 16).replace('T', ' ')} UTC` : '';
+    lines.push(`_bench/${name}.bench.js${when}, ${benchmark.seconds} s_`, '');
     const tables = new Map();
     for (const row of benchmark.rows)
       tables.set(row.table ?? name, [...(tables.get(row.table ?? name) ?? []), row]);

@@ -6,10 +6,12 @@
  * result rows (plain objects, the same keys in every row of one table; a row may carry a `table`
  * key to split its results into several tables). The runner runs all of them, or the names given,
  * prints one table per benchmark (and per `table`), and writes everything with the machine's
- * description to bench/results/latest.json.
+ * description to bench/results/latest.json (quick runs: quick.json), then renders the chart and
+ * tables of docs/benchmarks.md from it (bench/report.js). Running some benchmarks by name
+ * replaces only their results.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -75,7 +77,11 @@ for (const file of selected) {
   try {
     const { default: run } = await import(pathToFileURL(path.join(here, file)).href);
     const rows = await run({ quick, log: (...m) => console.log(`  ${name}:`, ...m) });
-    results.benchmarks[name] = { seconds: Math.round((performance.now() - started) / 1000), rows };
+    results.benchmarks[name] = {
+      date: new Date().toISOString(),
+      seconds: Math.round((performance.now() - started) / 1000),
+      rows,
+    };
     const tables = new Map();
     for (const row of rows) tables.set(row.table ?? name, [...(tables.get(row.table ?? name) ?? []), row]);
     for (const [title, group] of tables) printTable(title, group);
@@ -85,11 +91,18 @@ for (const file of selected) {
     console.error(`${name} failed:`, error);
   }
 }
+// Quick runs never replace the real results. A run of some benchmarks replaces only theirs in
+// latest.json; each figure and its peer's still come from one invocation (see `date`).
 await mkdir(path.join(here, 'results'), { recursive: true });
-await writeFile(path.join(here, 'results', 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-console.log('\nWrote bench/results/latest.json');
-// A full run (every benchmark, not quick) also renders docs/benchmarks.svg and the tables of docs/benchmarks.md.
-if (!quick && wanted.length === 0 && !failed) {
+const output = path.join(here, 'results', quick ? 'quick.json' : 'latest.json');
+if (wanted.length > 0) {
+  const earlier = await readFile(output, 'utf8').then(JSON.parse, () => undefined);
+  if (earlier) results.benchmarks = { ...earlier.benchmarks, ...results.benchmarks };
+}
+await writeFile(output, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`\nWrote ${path.relative(process.cwd(), output)}`);
+// Real results also render docs/benchmarks.svg and the tables of docs/benchmarks.md.
+if (!quick && !failed) {
   await (await import('./report.js')).report(results);
   console.log('Wrote docs/benchmarks.svg and the results of docs/benchmarks.md');
 }

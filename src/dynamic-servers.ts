@@ -57,7 +57,10 @@ export function optionsFromEntry(
 ): FileServerOptions {
   const protocol = (entry.protocol ?? options.defaultProtocol) as Protocol | undefined;
   if (protocol === undefined) {
-    throw new FileServerError('ERR_TESTBED_INVALID', `Dynamic server ${JSON.stringify(name)} has no protocol`);
+    throw new FileServerError(
+      'ERR_TESTBED_INVALID',
+      `Dynamic server ${JSON.stringify(name)} has no protocol`,
+    );
   }
   if (!PROTOCOLS.includes(protocol)) {
     throw new FileServerError(
@@ -88,7 +91,9 @@ export async function startDynamicServers(
 ): Promise<DynamicServers> {
   const dynamic = [...testbed.servers].filter(([, entry]) => entry.dynamic === true);
   // Validate every entry before starting any server.
-  const planned = dynamic.map(([name, entry]) => new FileServer(optionsFromEntry(name, entry, testbed, options)));
+  const planned = dynamic.map(
+    ([name, entry]) => new FileServer(optionsFromEntry(name, entry, testbed, options)),
+  );
   const started: FileServer[] = [];
   const stopAll = async () => {
     const failures: unknown[] = [];

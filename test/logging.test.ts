@@ -95,7 +95,11 @@ describe('await using', () => {
   it('runs natively on Node 24 and newer (lowered on older Node)', async () => {
     let disposed = false;
     const block = async () => {
-      await using _resource = { [Symbol.asyncDispose]: async () => void (disposed = true) };
+      await using _resource = {
+        [Symbol.asyncDispose]: async () => {
+          disposed = true;
+        },
+      };
     };
     await block();
     expect(disposed).toBe(true);
