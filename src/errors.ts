@@ -4,11 +4,7 @@
  * @module
  */
 
-/**
- * Every error code with a one-line meaning. docs/errors.md documents each one in full; a test
- * checks that the two lists agree.
- */
-export const ERROR_CODES = {
+const meanings = {
   ERR_INVALID_OPTIONS: 'An option is missing, malformed or conflicts with another option.',
   ERR_UNSUPPORTED_PROTOCOL: 'The protocol is not one of tftp, ftp, http, scp, sftp.',
   ERR_INVALID_STATE: 'The call is not allowed in the current lifecycle state (e.g. start() twice).',
@@ -44,8 +40,17 @@ export const ERROR_CODES = {
   ERR_CLI_USAGE: 'The command line is malformed.',
 } as const;
 
-/** A documented error code, e.g. `'ERR_ADDRESS_IN_USE'`. */
-export type ErrorCode = keyof typeof ERROR_CODES;
+/**
+ * A documented error code, e.g. `'ERR_ADDRESS_IN_USE'`; docs/errors.md explains every one.
+ * @useDeclaredType
+ */
+export type ErrorCode = keyof typeof meanings;
+
+/**
+ * Every error code with a one-line meaning. docs/errors.md documents each one in full; a test
+ * checks that the two lists agree.
+ */
+export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = meanings;
 
 const brand = Symbol.for('testbed-fileserver.error');
 
