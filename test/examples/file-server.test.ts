@@ -62,9 +62,11 @@ it('file-server guide: start in one call, assert on transfers', async () => {
 });
 
 it('file-server guide: the ways to choose the address', async () => {
-  await using device = net.createServer((s) => s.end()).listen(0, '127.0.0.1');
+  // The "device" keeps the connection open: a closed socket has no localAddress any more.
+  await using device = net.createServer((s) => s.resume()).listen(0, '127.0.0.1');
   await once(device, 'listening');
   const sshSession = net.connect((device.address() as net.AddressInfo).port, '127.0.0.1');
+  using _closeSession = { [Symbol.dispose]: () => sshSession.destroy() }; // before the device closes
   await once(sshSession, 'connect');
   const servers = [
     // #region addresses
@@ -82,7 +84,6 @@ it('file-server guide: the ways to choose the address', async () => {
     expect(info.addressReason).not.toBe('');
     await server.stop();
   }
-  sshSession.destroy();
 });
 
 it('file-server guide: NAT and fixed ports', async () => {
