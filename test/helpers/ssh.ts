@@ -162,20 +162,24 @@ export function execOf(client: ssh2.Client, command: string): Promise<ClientChan
 }
 
 /** Runs `command` on the server and collects its output and exit status. */
-export async function execAll(
+export function execAll(
   client: ssh2.Client,
   command: string,
   input?: Buffer,
 ): Promise<{ code: number | undefined; stdout: Buffer; stderr: string }> {
-  const stream = await execOf(client, command);
-  const out: Buffer[] = [];
-  let stderr = '';
-  let code: number | undefined;
-  stream.on('data', (c: Buffer) => out.push(c));
-  stream.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  stream.on('exit', (c: number) => (code = c));
-  if (input) stream.end(input);
-  else stream.end();
-  await new Promise((resolve) => stream.on('close', resolve));
-  return { code, stdout: Buffer.concat(out), stderr };
+  return new Promise((resolve, reject) =>
+    client.exec(command, (error, stream) => {
+      if (error) return reject(error);
+      // Listen at once: the exit status can arrive in the same read as the reply to exec, before
+      // an awaiting caller would get to attach a listener.
+      const out: Buffer[] = [];
+      let stderr = '';
+      let code: number | undefined;
+      stream.on('data', (c: Buffer) => out.push(c));
+      stream.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      stream.on('exit', (c: number) => (code = c));
+      stream.on('close', () => resolve({ code, stdout: Buffer.concat(out), stderr }));
+      stream.end(input);
+    }),
+  );
 }
