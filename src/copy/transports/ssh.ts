@@ -124,9 +124,15 @@ function quote(path: string): string {
   return /^[\w./:@%+=,-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
 }
 
-function exec(connection: SshConnection, command: string): Promise<ClientChannel> {
+/**
+ * Runs `command` and reads its channel. The reader listens from inside the callback: a remote scp
+ * that fails at once sends its exit status in the same read as the reply to exec.
+ */
+function execScp(connection: SshConnection, command: string): Promise<ScpReader> {
   return new Promise((resolve, reject) =>
-    connection.client.exec(command, (error, channel) => (error ? reject(error) : resolve(channel))),
+    connection.client.exec(command, (error, channel) =>
+      error ? reject(error) : resolve(new ScpReader(channel)),
+    ),
   );
 }
 
@@ -135,7 +141,8 @@ function exec(connection: SshConnection, command: string): Promise<ClientChannel
  * A tiny state machine so that file bytes go to the sink with backpressure.
  */
 class ScpReader {
-  readonly #channel: ClientChannel;
+  /** The channel, for what goes the other way. */
+  readonly channel: ClientChannel;
   #pending: Buffer = Buffer.alloc(0);
   #waiter: (() => void) | undefined;
   #ended = false;
@@ -143,7 +150,7 @@ class ScpReader {
   #exitCode: number | undefined;
 
   constructor(channel: ClientChannel) {
-    this.#channel = channel;
+    this.channel = channel;
     channel.on('exit', (status: number | null) => {
       this.#exitCode = status ?? undefined;
     });
@@ -163,9 +170,9 @@ class ScpReader {
 
   /** Ends our side and waits for the channel to close; resolves with the exit status when sent. */
   async finish(): Promise<number | undefined> {
-    this.#channel.end();
-    this.#channel.resume();
-    if (!this.#ended) await once(this.#channel, 'close');
+    this.channel.end();
+    this.channel.resume();
+    if (!this.#ended) await once(this.channel, 'close');
     return this.#exitCode;
   }
 
@@ -177,7 +184,7 @@ class ScpReader {
     if (this.#ended) throw new Error(`the remote scp ended early${this.stderr ? `: ${this.stderr}` : ''}`);
     await new Promise<void>((resolve) => {
       this.#waiter = resolve;
-      this.#channel.resume();
+      this.channel.resume();
     });
     this.#waiter = undefined;
   }
@@ -230,8 +237,8 @@ export const scpTransport: Transport = {
   remove: (target, signal) => sftpTransport.remove!(target, signal),
   download(target, sink, { signal, onSize }) {
     return withConnection(target, signal, 'download of', async (connection) => {
-      const channel = await exec(connection, `scp -f ${quote(target.path)}`);
-      const reader = new ScpReader(channel);
+      const reader = await execScp(connection, `scp -f ${quote(target.path)}`);
+      const { channel } = reader;
       try {
         channel.write(Buffer.from([0]));
         let header = await reader.line();
@@ -265,8 +272,8 @@ export const scpTransport: Transport = {
       );
     }
     return withConnection(target, signal, 'upload to', async (connection) => {
-      const channel = await exec(connection, `scp -t ${quote(target.path)}`);
-      const reader = new ScpReader(channel);
+      const reader = await execScp(connection, `scp -t ${quote(target.path)}`);
+      const { channel } = reader;
       try {
         await reader.ack();
         const name = target.path.split('/').pop() || 'file';
