@@ -21,6 +21,7 @@ import { bunyanAdapter } from './ftp/logger.js';
 import { type PortRange, reservePassiveWindow } from './ftp/passive-ports.js';
 import { FtpSession } from './ftp/session.js';
 import { listen, within } from './listening.js';
+import { optionReader } from './options.js';
 
 /** Options under `ftp` of {@link FileServerOptions}. */
 export interface FtpBackendOptions {
@@ -38,7 +39,18 @@ export interface FtpBackendOptions {
    * your own PEM `key` and `cert`. The certificate, its SHA-256 fingerprint and a curl
    * `--pinnedpubkey` value go in the info and the testbed entry. Default off.
    */
-  tls?: boolean | { keyType?: CertificateKeyType } | { key: string | Buffer; cert: string | Buffer };
+  tls?:
+    | boolean
+    | {
+        /** Key algorithm of the generated certificate: `ecdsa-p256` (default) or `rsa-2048`. */
+        keyType?: CertificateKeyType;
+      }
+    | {
+        /** Your PEM private key, matching `cert`. */
+        key: string | Buffer;
+        /** Your PEM certificate; its fingerprint goes in the info and the testbed entry. */
+        cert: string | Buffer;
+      };
   /** With `tls`: refuse login and transfers before `AUTH TLS` (default true). */
   requireTls?: boolean;
   /** Allow active mode (PORT/EPRT, connections back to the client only); default true. */
@@ -68,7 +80,7 @@ interface Resolved {
   greeting: string;
 }
 
-const KNOWN = new Set([
+const KNOWN = [
   'passivePortRange',
   'passivePortCount',
   'tls',
@@ -79,31 +91,10 @@ const KNOWN = new Set([
   'maxConnections',
   'maxFailedLogins',
   'greeting',
-]);
+] as const;
 
 function readOptions(raw: Readonly<Record<string, unknown>>): Resolved {
-  const fail = (message: string): never => {
-    throw new FileServerError('ERR_INVALID_OPTIONS', `ftp.${message}`);
-  };
-  for (const key of Object.keys(raw)) if (!KNOWN.has(key)) fail(`${key} is not an FTP option`);
-  const o = raw as FtpBackendOptions;
-  const integer = (
-    key: keyof FtpBackendOptions,
-    fallback: number,
-    min: number,
-    max = Number.MAX_SAFE_INTEGER,
-  ) => {
-    const value = o[key] ?? fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      fail(`${key} must be an integer from ${min} to ${max}`);
-    }
-    return value as number;
-  };
-  const flag = (key: keyof FtpBackendOptions, fallback: boolean) => {
-    const value = o[key] ?? fallback;
-    if (typeof value !== 'boolean') fail(`${key} must be true or false`);
-    return value as boolean;
-  };
+  const { options: o, fail, integer, flag } = optionReader<FtpBackendOptions>('ftp', 'FTP', KNOWN, raw);
   const range: unknown = o.passivePortRange ?? [49152, 65535];
   const [min = Number.NaN, max = Number.NaN] = Array.isArray(range) ? (range as number[]) : [];
   if (!(Number.isInteger(min) && Number.isInteger(max) && min >= 1024 && max <= 65535 && min <= max)) {

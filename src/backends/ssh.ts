@@ -14,6 +14,7 @@ import { credentialsMatch } from '../credentials.js';
 import { FileServerError } from '../errors.js';
 import type { Backend, BackendContext, RunningBackend } from './backend.js';
 import { listen, within } from './listening.js';
+import { optionReader } from './options.js';
 import { ChannelIo } from './ssh/channel-io.js';
 import { describeHostKey, generateHostKeys, type HostKey } from './ssh/host-keys.js';
 import { runScp, type SshFileContext } from './ssh/scp.js';
@@ -56,7 +57,7 @@ type Resolved = Required<Omit<SshBackendOptions, 'hostKeys' | 'algorithms' | 'ba
   banner: string | undefined;
 };
 
-const KNOWN = new Set([
+const KNOWN = [
   'hostKeys',
   'rsaBits',
   'algorithms',
@@ -66,31 +67,12 @@ const KNOWN = new Set([
   'idleTimeoutMs',
   'maxConnections',
   'banner',
-]);
+] as const;
 
 function readOptions(raw: Readonly<Record<string, unknown>>): Resolved {
-  const fail = (message: string): never => {
-    throw new FileServerError('ERR_INVALID_OPTIONS', `ssh.${message}`);
-  };
-  for (const key of Object.keys(raw)) if (!KNOWN.has(key)) fail(`${key} is not an SSH option`);
-  const o = raw as SshBackendOptions;
-  const integer = (
-    key: keyof SshBackendOptions,
-    fallback: number,
-    min: number,
-    max = Number.MAX_SAFE_INTEGER,
-  ) => {
-    const value = o[key] ?? fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      fail(`${key} must be an integer from ${min} to ${max}`);
-    }
-    return value as number;
-  };
+  const { options: o, fail, integer, flag } = optionReader<SshBackendOptions>('ssh', 'SSH', KNOWN, raw);
   if (o.hostKeys !== undefined && (!Array.isArray(o.hostKeys) || o.hostKeys.length === 0)) {
     fail('hostKeys must be a non-empty array of private keys');
-  }
-  if (o.keyboardInteractive !== undefined && typeof o.keyboardInteractive !== 'boolean') {
-    fail('keyboardInteractive must be true or false');
   }
   if (o.banner !== undefined && typeof o.banner !== 'string') fail('banner must be a string');
   if (o.algorithms !== undefined && (typeof o.algorithms !== 'object' || o.algorithms === null)) {
@@ -100,7 +82,7 @@ function readOptions(raw: Readonly<Record<string, unknown>>): Resolved {
     hostKeys: o.hostKeys,
     rsaBits: integer('rsaBits', 2048, 2048, 8192),
     algorithms: o.algorithms,
-    keyboardInteractive: o.keyboardInteractive ?? true,
+    keyboardInteractive: flag('keyboardInteractive', true),
     maxAuthTries: integer('maxAuthTries', 6, 1),
     authTimeoutMs: integer('authTimeoutMs', 60_000, 1),
     idleTimeoutMs: integer('idleTimeoutMs', 300_000, 1),
