@@ -7,7 +7,9 @@ import { customAlphabet } from 'nanoid';
 
 /** A username and password pair. */
 export interface Credentials {
+  /** Login name; generated ones are `tb` + 8 lowercase letters or digits. */
   readonly username: string;
+  /** Password; generated ones are 22 letters and digits (about 131 random bits), safe unquoted in URLs and CLIs. */
   readonly password: string;
 }
 

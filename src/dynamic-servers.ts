@@ -17,6 +17,7 @@ export interface DynamicServers extends AsyncDisposable {
 
 /** Options of {@link startDynamicServers}. */
 export interface StartDynamicServersOptions {
+  /** Aborting interrupts the starts: servers already started are stopped, and the reason is thrown. */
   signal?: AbortSignal;
   /** Protocol for dynamic entries that name none (pyATS's `filetransfer.protocol`). */
   defaultProtocol?: Protocol;

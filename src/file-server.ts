@@ -60,7 +60,12 @@ export interface FileServerOptions extends AddressOptions {
    * What devices are told, when it differs from what is bound (NAT, jump hosts, containers).
    * Used in the info, the testbed entry, URLs, FTP passive replies and TLS certificates.
    */
-  advertise?: { address?: string; port?: number };
+  advertise?: {
+    /** Address devices are told (default: the bound one; for a wildcard bind, the default reachable address). */
+    address?: string;
+    /** Port devices are told, e.g. a NAT forward (default: the bound port). */
+    port?: number;
+  };
   /** Username; given with `password`, or both are generated. */
   username?: string;
   /** Password; given with `username`, or both are generated. */
@@ -87,7 +92,9 @@ export interface FileServerOptions extends AddressOptions {
 
 /** Where a running server listens and how to log in; also its testbed entry. */
 export interface FileServerInfo {
+  /** The `name` option: the server's name in the testbed; undefined when none was given. */
   readonly name: string | undefined;
+  /** The protocol served, as given in the options. */
   readonly protocol: Protocol;
   /** The address devices use (the advertised one). */
   readonly address: string;
@@ -101,10 +108,13 @@ export interface FileServerInfo {
   readonly addressReason: string;
   /** Absolute path of the served folder. */
   readonly root: string;
+  /** True when uploads are refused (`readOnly: true` or `writable: false`). */
   readonly readOnly: boolean;
   /** `protocol://address:port/`, without credentials. */
   readonly url: string;
+  /** Login name (given or generated); absent for tftp and for http with `auth: false`. */
   readonly username?: string;
+  /** Password (given or generated), absent with `username`; hidden when the info is logged or inspected. */
   readonly password?: string;
   /** Protocol extras: host key or certificate fingerprints, ... */
   readonly [extra: string]: unknown;

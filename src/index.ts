@@ -7,6 +7,7 @@
 
 export type { CertificateKeyType } from './backends/ftp/certificate.js';
 export type { FtpBackendOptions } from './backends/ftp.js';
+export type { HttpBackendOptions } from './backends/http.js';
 export type { ScpInfoOptions } from './backends/scp-info.js';
 export type { SshBackendOptions } from './backends/ssh.js';
 export type { TftpBackendOptions } from './backends/tftp.js';

@@ -20,16 +20,21 @@ export type TransferDirection = 'download' | 'upload';
 
 /** A network peer. */
 export interface Peer {
+  /** The peer's IP address as the socket reports it (IPv6 without brackets; may be `''` once the socket closed). */
   readonly address: string;
+  /** The peer's source port (for FTP, that of its control connection). */
   readonly port: number;
 }
 
 /** What a server reports when a transfer starts. */
 export interface TransferStart {
+  /** The protocol the transfer used (one SSH server reports `scp` and `sftp` apart). */
   readonly protocol: Protocol;
+  /** The client that moved the file, e.g. the device. */
   readonly peer: Peer;
   /** The file's path relative to the root, with `/` separators and no leading slash. */
   readonly path: string;
+  /** As seen from the server: `download` when the peer fetched the file, `upload` when it sent one. */
   readonly direction: TransferDirection;
 }
 
@@ -39,7 +44,9 @@ export interface TransferEvent extends TransferStart {
   readonly server: string | undefined;
   /** Payload bytes moved (file bytes, not protocol overhead). */
   readonly bytes: number;
+  /** Wall-clock time the server accepted the request. */
   readonly startedAt: Date;
+  /** Milliseconds from `startedAt` to the end (success or failure), measured on a monotonic clock. */
   readonly durationMs: number;
   /** True when the file arrived whole (and, for uploads, now sits under its final name). */
   readonly ok: boolean;

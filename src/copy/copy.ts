@@ -52,14 +52,17 @@ export interface CopyOptions {
 
 /** What a finished {@link copy} moved. */
 export interface CopyResult {
+  /** Bytes moved from source to destination. */
   readonly bytes: number;
   /** SHA-256 (hex) of the bytes moved. */
   readonly sha256: string;
+  /** Milliseconds from the call to the end, read-back verification included. */
   readonly durationMs: number;
   /** True when the destination was read back and matched. */
   readonly verified: boolean;
   /** Source and destination as given, passwords hidden. */
   readonly from: string;
+  /** The destination as given (a folder completed with the source's file name), password hidden. */
   readonly to: string;
 }
 

@@ -82,6 +82,7 @@ export interface DeviceCopyResult {
   readonly transfer: TransferEvent | undefined;
   /** Bytes moved, from the server's event or the device's output. */
   readonly bytes: number | undefined;
+  /** Milliseconds from building the command to the confirmation, configuration changes included. */
   readonly durationMs: number;
 }
 

@@ -20,13 +20,20 @@ export interface SshDeviceOptions {
   name?: string;
   /** Operating system (selects paging commands and the copy builder); default `linux`. */
   os?: string;
+  /** Address or DNS name of the device's SSH server. */
   host: string;
   /** Default 22. */
   port?: number;
+  /** Login name; with {@link SshDevice.fromTestbed}, overrides the testbed's `credentials.default.username`. */
   username: string;
+  /**
+   * Login password, tried as password and keyboard-interactive authentication; with
+   * {@link SshDevice.fromTestbed}, overrides the testbed's.
+   */
   password?: string;
   /** Private key (OpenSSH or PEM) instead of or besides the password. */
   privateKey?: string | Buffer;
+  /** Passphrase that decrypts an encrypted `privateKey`. */
   passphrase?: string;
   /** Cisco `enable` password, used when the prompt ends with `>`. */
   enablePassword?: string;

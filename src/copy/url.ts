@@ -30,6 +30,7 @@ export interface ResolveUrlOptions {
 
 /** A `proto://server-name/path` reference before it is looked up. */
 export interface ServerReference {
+  /** The scheme, lower-cased (`FTP://` gives `ftp`). */
   readonly protocol: Protocol;
   /** The server's name in the testbed. */
   readonly server: string;
@@ -37,6 +38,7 @@ export interface ServerReference {
   readonly path: string;
   /** Credentials written into the reference itself, which override the testbed's. */
   readonly username: string | undefined;
+  /** The password written after `user:` in the reference, decoded; undefined when absent. */
   readonly password: string | undefined;
 }
 
@@ -46,11 +48,13 @@ export interface ResolvedUrl {
   readonly url: string;
   /** The same URL without a password: safe to log and to show in errors. */
   readonly displayUrl: string;
+  /** The reference's protocol (`scp` and `sftp` both reach an entry serving either). */
   readonly protocol: Protocol;
   /** The server's name in the testbed. */
   readonly server: string;
   /** The address to connect to (no brackets for IPv6). */
   readonly host: string;
+  /** The entry's `port`, or the protocol's standard port ({@link STANDARD_PORTS}) when it has none. */
   readonly port: number;
   /** True when `port` is the protocol's well-known port (it is then left out of `url`). */
   readonly standardPort: boolean;
@@ -59,7 +63,9 @@ export interface ResolvedUrl {
    * `/` (written as `//` after the name) makes it absolute on servers that allow that.
    */
   readonly path: string;
+  /** Login: the reference's own, else the entry's; always set for ftp, scp and sftp. */
   readonly username: string | undefined;
+  /** Password: the reference's own, else the entry's; never write it to logs (use `displayUrl`). */
   readonly password: string | undefined;
   /** The testbed entry the URL came from. */
   readonly entry: ServerEntry;

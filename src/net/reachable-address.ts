@@ -24,7 +24,13 @@ export interface AddressOptions {
    * A live connection to the device, such as the `net.Socket` under an SSH or telnet session:
    * its `localAddress` is by definition an address the device reaches.
    */
-  via?: { readonly localAddress?: string | undefined };
+  via?: {
+    /**
+     * The connection's local address (`::ffff:a.b.c.d` is taken as `a.b.c.d`); undefined once
+     * closed, which throws ERR_INVALID_OPTIONS.
+     */
+    readonly localAddress?: string | undefined;
+  };
 }
 
 /** Where a chosen address came from. */
@@ -39,8 +45,11 @@ export type AddressSource =
 
 /** The address chosen for a server, and why. */
 export interface ResolvedAddress {
+  /** The IP address to bind (an IPv6 link-local one carries its `%interface` zone), without brackets. */
   readonly address: string;
+  /** IP version of `address`. */
   readonly family: 4 | 6;
+  /** Which option (or fallback: environment variable, default route) chose the address. */
   readonly source: AddressSource;
   /** One sentence saying why this address was chosen. */
   readonly reason: string;
@@ -53,6 +62,7 @@ export const ADDRESS_ENV = 'TESTBED_FILESERVER_ADDRESS';
 
 /** Options of {@link resolveAddress}. */
 export interface ResolveAddressOptions {
+  /** Aborting stops a pending route lookup and rejects with the signal's reason. */
   signal?: AbortSignal | undefined;
 }
 

@@ -20,10 +20,16 @@ export interface ServerEntry {
   protocol?: string;
   /** The address devices use; a list when the server is multi-homed. */
   address?: string | string[];
+  /**
+   * The port devices use; references resolve to the protocol's standard port when absent. In a
+   * `dynamic` entry, the port to listen on (as {@link FileServerOptions.port}).
+   */
   port?: number;
   /** Served folder on the server host. */
   root?: string;
+  /** Login name; ftp, scp and sftp references need it. In a `dynamic` entry, used instead of a generated one. */
   username?: string;
+  /** Password, given with `username` (http: both or neither). Shown as `***` when the testbed is logged. */
   password?: string;
   /** `proto://address:port/`, without credentials. */
   url?: string;
@@ -35,7 +41,9 @@ export interface ServerEntry {
 
 /** Credentials of one kind in a device entry. */
 export interface DeviceCredentials {
+  /** Login name for the device's CLI. */
   username?: string;
+  /** Login password for the device's CLI. */
   password?: string;
   /** Password for privileged mode (`enable`), when the device has one. */
   enable?: string;
@@ -43,10 +51,15 @@ export interface DeviceCredentials {
 
 /** How to reach a device's CLI. */
 export interface DeviceConnection {
+  /** `ssh` for {@link SshDevice}; other values make {@link SshDevice.fromTestbed} refuse the connection. */
   protocol?: string;
+  /** Address of the device's CLI; preferred over `host`. */
   ip?: string;
+  /** DNS name or address, used when `ip` is absent. */
   host?: string;
+  /** CLI port (default 22 for ssh). */
   port?: number;
+  /** Anything else, e.g. connection-specific `credentials`. */
   [field: string]: unknown;
 }
 
@@ -54,6 +67,7 @@ export interface DeviceConnection {
 export interface DeviceEntry {
   /** Operating system: `linux`, `iosxe`, `nxos`, `iosxr`, `junos`, ... */
   os?: string;
+  /** pyATS device type (`router`, `switch`, ...); kept for the user, not read here. */
   type?: string;
   /** Named connections; `cli` (or the first one) is used by default. */
   connections?: Record<string, DeviceConnection>;
@@ -64,8 +78,11 @@ export interface DeviceEntry {
 
 /** Initial content of a {@link Testbed}. */
 export interface TestbedInit {
+  /** The testbed's name ({@link Testbed.name}). */
   name?: string | undefined;
+  /** Server entries by name (the collection is copied; the entry objects are shared). */
   servers?: Record<string, ServerEntry> | Map<string, ServerEntry>;
+  /** Device entries by name, taken like `servers`. */
   devices?: Record<string, DeviceEntry> | Map<string, DeviceEntry>;
 }
 
@@ -205,7 +222,14 @@ export class Testbed {
 
   /** A plain object in the testbed-file shape (credentials included). */
   toJSON(): {
-    testbed: { name?: string; servers: Record<string, ServerEntry> };
+    /** The `testbed:` section. */
+    testbed: {
+      /** {@link Testbed.name}, left out when undefined. */
+      name?: string;
+      /** Every server entry, running FileServers' included. */
+      servers: Record<string, ServerEntry>;
+    };
+    /** Every device entry. */
     devices: Record<string, DeviceEntry>;
   } {
     return {

@@ -15,7 +15,7 @@
  * ```
  *
  * or build one with options: `export default testbedGlobalSetup({ file: 'lab.yaml' })`. Tests
- * read the entries with {@link injectTestbed} or the `testbed` fixture of
+ * read the entries with {@link vitest!injectTestbed} or the `testbed` fixture of
  * `testbed-fileserver/vitest`.
  * @module
  */

@@ -19,19 +19,25 @@ export type CredentialPolicy = 'url' | 'prompt' | 'command' | 'none';
 
 /** The file on the server side of a device copy, already resolved to an address. */
 export interface RemoteFile {
+  /** The protocol the device's client speaks to the server. */
   readonly protocol: Protocol;
   /** Server address (IPv6 without brackets). */
   readonly host: string;
+  /** Server port; builders leave it out of the command when it is the protocol's standard one. */
   readonly port: number;
   /** Path on the server, relative to its root (a leading `/` makes it absolute). */
   readonly path: string;
+  /** Login on the server; undefined for tftp. Placed per the builder's {@link CredentialPolicy}. */
   readonly username?: string | undefined;
+  /** Password on the server; undefined for tftp. Hidden in logs and results (see {@link CopyPlan.secrets}). */
   readonly password?: string | undefined;
 }
 
 /** Everything a builder needs to write one copy command. */
 export interface CopyRequest {
+  /** `to-device`: the device fetches `remote`; `from-device`: the device sends `deviceFile` to it. */
   readonly direction: CopyDirection;
+  /** The server-side file, resolved to an address and credentials. */
   readonly remote: RemoteFile;
   /**
    * The device side: to-device, where the file goes (a folder such as `bootflash:` or `/tmp/`
@@ -69,9 +75,11 @@ export interface ConfigLine {
 
 /** How a platform enters and leaves configuration mode and shows its configuration. */
 export interface ConfigMode {
+  /** The command that enters configuration mode (`configure terminal`). */
   readonly enter: string;
   /** Run before leaving (IOS-XR's `commit`). */
   readonly commit?: string;
+  /** The command that leaves configuration mode (`end`); always run, also after a refused line. */
   readonly exit: string;
   /** The command that prints the configured lines starting with `prefix`. */
   show(prefix: string): string;
@@ -81,6 +89,7 @@ export interface ConfigMode {
 
 /** A device copy, ready to run. */
 export interface CopyPlan {
+  /** The CLI command to run, credentials included where the platform takes them in the command. */
   readonly command: string;
   /** Prompts the command may ask and their answers. */
   readonly dialog: Dialog;
@@ -123,6 +132,7 @@ export interface SessionProfile {
 export interface CopyCommandBuilder {
   /** The `os` value it serves (`iosxe`, `nxos`, ...). */
   readonly os: string;
+  /** Protocols the platform's copy command supports; others throw ERR_UNSUPPORTED_PROTOCOL. */
   readonly protocols: readonly Protocol[];
   /** Longest command the CLI accepts. */
   readonly maxCommandLength: number;
@@ -132,6 +142,7 @@ export interface CopyCommandBuilder {
   readonly standardPortOnly: readonly Protocol[];
   /** The protocol of ad-hoc servers when none is asked for. */
   readonly defaultProtocol: Protocol;
+  /** How to set up a CLI session on this platform (prompt, paging off, `enable`). */
   readonly session: SessionProfile;
   /** How to configure this platform, when source interfaces are set by configuration. */
   readonly configMode: ConfigMode | undefined;
