@@ -108,6 +108,13 @@ export class Receiver {
     this.#alarm.set(this.#c.rto.timeoutMs);
   }
 
+  /** The peer repeated its request: it never got the opening packet, so send it again now. */
+  repeatOpening(): void {
+    if (this.#state !== 'opening' || !this.#c.opening) return;
+    this.#resendAck();
+    this.#alarm.set(this.#c.rto.timeoutMs);
+  }
+
   /** True once the outcome is known. */
   get ended(): boolean {
     return this.#ended;

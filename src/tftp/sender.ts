@@ -10,6 +10,9 @@
  *   after it at once (RFC 7440 gap recovery). Everything else waits for the timer.
  * - The timer is an RTT-adaptive RTO ({@link RetransmitTimeout}), sampled only from blocks sent
  *   once (Karn), backed off on every expiry, with a budget of consecutive expiries.
+ * - OACK: repeated at once when the peer repeats its request (it never got the OACK), but on this
+ *   side's timer only after the client's own timer had its chance to repeat a lost ACK 0
+ *   (`oackPatienceMs`): atftp aborts a download on a second OACK.
  * - Tail loss probe: once a window is out, if no ACK comes within a few round trips (well below
  *   the RTO's floor), the window is resent from its first block, once per window position. A lost
  *   tail gives the receiver no gap to report, and many receivers (atftp) ignore blocks beyond a
@@ -49,6 +52,13 @@ export interface SenderConfig {
   readonly retries: number;
   /** An OACK to send (and repeat) until the peer's ACK 0; without one, DATA 1 goes out at once. */
   readonly oack?: Buffer | undefined;
+  /**
+   * Least wait for ACK 0 before this side repeats the OACK on its own, in ms (default: the RTO).
+   * A lost ACK 0 is the client's to repeat: atftp aborts on a second OACK ("unexpected OACK"), so
+   * the server should let the client's own timer fire first. {@link Sender.repeatOpening} answers
+   * a client that lost the OACK itself and repeats its request.
+   */
+  readonly oackPatienceMs?: number | undefined;
   /** Called when DATA starts to flow (at once without an OACK, else on ACK 0). */
   readonly onDataStart?: (() => void) | undefined;
   /** Called after each block the peer acknowledged, with the total bytes acknowledged. */
@@ -121,10 +131,27 @@ export class Sender {
       this.#state = 'oack';
       this.#oackSentAt = this.#c.clock.now();
       this.#c.io.send(this.#c.oack);
-      this.#alarm.set(this.#c.rto.timeoutMs);
+      this.#armOackTimer();
     } else {
       this.#startData();
     }
+  }
+
+  /** The peer repeated its request: it never got the OACK, so send it again now. */
+  repeatOpening(): void {
+    if (this.#state !== 'oack') return;
+    this.#resendOack();
+  }
+
+  #resendOack(): void {
+    this.#oackRepeated = true; // Karn: the ACK 0 can no longer be timed
+    this.counters.retransmits++;
+    this.#c.io.send(this.#c.oack!);
+    this.#armOackTimer();
+  }
+
+  #armOackTimer(): void {
+    this.#alarm.set(Math.max(this.#c.rto.timeoutMs, this.#c.oackPatienceMs ?? 0));
   }
 
   /** Current retransmission timeout in ms. */
@@ -399,10 +426,7 @@ export class Sender {
     }
     this.#c.rto.backoff();
     if (this.#state === 'oack') {
-      this.#oackRepeated = true;
-      this.counters.retransmits++;
-      this.#c.io.send(this.#c.oack!);
-      this.#alarm.set(this.#c.rto.timeoutMs);
+      this.#resendOack();
       return;
     }
     this.#fastResendAt = 0;

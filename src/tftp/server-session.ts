@@ -54,6 +54,12 @@ export interface SessionEvents {
   refuse(peer: Endpoint, code: number, message: string): void;
 }
 
+/**
+ * How long a client waits before repeating a packet when it negotiated no timeout: 5 s in atftp,
+ * tftp-hpa's client and U-Boot.
+ */
+const CLIENT_TIMER_MS = 5000;
+
 /** Largest staging chunk for reads ahead of the sender. */
 const MAX_CHUNK = 1 << 20;
 const MIN_CHUNK = 128 * 1024;
@@ -162,6 +168,7 @@ export class ServerSession {
       rto: this.#rto!,
       retries: this.#settings.retries,
       oack,
+      oackPatienceMs: oackPatienceMs(negotiation.params),
       onDataStart: () => this.#events.dataStart(this),
       onProgress: this.#progressed,
       onEnd: (result) => {
@@ -249,6 +256,11 @@ export class ServerSession {
   #chunkSize(): number {
     const asked = Number(this.request.options.blksize ?? 512) * Number(this.request.options.windowsize ?? 1);
     return Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, Number.isFinite(asked) ? asked : MIN_CHUNK));
+  }
+
+  /** The peer sent its request again (the same datagram): answer it if still unanswered. */
+  repeatedRequest(): void {
+    if (!this.#ended) this.#machine?.repeatOpening();
   }
 
   /** Long enough to answer a final DATA the peer repeats after its own timeout. */
@@ -357,6 +369,16 @@ export class ServerSession {
 function asTftpError(error: unknown, tftpCode: number): TftpError {
   if (error instanceof TftpError) return error;
   return new TftpError('ERR_TFTP', (error as Error)?.message ?? String(error), { tftpCode, cause: error });
+}
+
+/**
+ * How long to wait for ACK 0 before repeating an OACK unasked: past the client's own timer (the
+ * negotiated timeout, else the usual 5 s), so that a lost ACK 0 is repeated by the client. atftp
+ * aborts on a second OACK; a lost OACK is answered when the client repeats its request.
+ */
+export function oackPatienceMs(params: Pick<TransferParams, 'timeoutMs'>): number {
+  const clientTimer = params.timeoutMs ?? CLIENT_TIMER_MS;
+  return clientTimer + Math.max(1000, clientTimer / 2);
 }
 
 /** Kernel buffers for one window of full packets (plus headroom), within sane bounds. */

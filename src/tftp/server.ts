@@ -267,7 +267,9 @@ export class TftpServer extends EventEmitter<TftpServerEvents> implements AsyncD
     const existing = this.#sessions.get(key);
     if (existing) {
       if (!existing.ended && existing.datagram.equals(datagram)) {
-        counters.duplicateRequests++; // a retransmitted request: its transfer is running
+        // A retransmitted request: its transfer is running, but our first answer may be lost.
+        counters.duplicateRequests++;
+        existing.repeatedRequest();
         return;
       }
       // Same port, new request: the peer has moved on (e.g. the UEFI size probe, then the real read).

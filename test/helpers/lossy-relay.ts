@@ -22,6 +22,8 @@ export interface Impairment {
   delayMs?: number;
   /** Extra random delay, 0..jitterMs. */
   jitterMs?: number;
+  /** Drops the datagrams this returns true for (a deterministic loss, e.g. the first ACK 0). */
+  dropIf?: (datagram: Buffer) => boolean;
 }
 
 export interface RelayOptions {
@@ -79,7 +81,7 @@ class Lane {
   pass(data: Buffer, send: Send): void {
     const i = this.#impairment;
     const r = this.#relay;
-    if (r.chance(i.drop)) {
+    if (i.dropIf?.(data) || r.chance(i.drop)) {
       r.counters.dropped++;
       return;
     }

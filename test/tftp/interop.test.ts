@@ -10,6 +10,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { OPCODE } from '../../src/tftp/codec.js';
 import {
   TftpClient,
   type TftpClientOptions,
@@ -17,6 +18,7 @@ import {
   type TftpTransferStats,
 } from '../../src/tftp/index.js';
 import { describeWith } from '../helpers/env.js';
+import { LossyRelay } from '../helpers/lossy-relay.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { ATFTPD, startPeerServer } from './peers.js';
 import { expectSameBytes } from './raw-peer.js';
@@ -125,6 +127,32 @@ describeWith({ tools: ['atftp'] }, 'interop: atftp client → our server', () =>
     const asked = Object.fromEntries(args.filter((a) => a !== '--option').map((a) => a.split(' ')));
     expect(stats.blksize).toBe(Number(asked.blksize ?? 512));
     expect(stats.windowsize).toBe(Number(asked.windowsize ?? 1));
+  });
+});
+
+describeWith({ tools: ['atftp'] }, 'interop: atftp client → our server, first answer lost', () => {
+  const s = ourServer();
+  const isAck0 = (d: Buffer) => d.length === 4 && d.readUInt32BE(0) === 0x00040000;
+  const isOack = (d: Buffer) => d.length >= 2 && d[0] === 0 && d[1] === OPCODE.OACK;
+  // atftp aborts a download on a second OACK ("tftp: unexpected OACK"), and repeats a lost ACK 0
+  // or its request only after its own 5 s timer: the server must not repeat the OACK before that.
+  it.each([
+    ['ACK 0 (the server must not repeat its OACK before atftp repeats its ACK 0)', { toServer: isAck0 }],
+    ['OACK (atftp repeats its request, which gets the OACK again)', { toClient: isOack }],
+  ])('gets byte-exact with windowsize 16 when the first %s is lost', async (_what, lose) => {
+    let dropped = 0;
+    const once = (match: (d: Buffer) => boolean) => (d: Buffer) => dropped === 0 && match(d) && ++dropped > 0;
+    await using relay = await LossyRelay.start({
+      target: { address: '127.0.0.1', port: s.port },
+      ...('toServer' in lose ? { toServer: { dropIf: once(lose.toServer) } } : {}),
+      ...('toClient' in lose ? { toClient: { dropIf: once(lose.toClient) } } : {}),
+    });
+    await using out = await tmpDir();
+    const got = path.join(out.path, 'got');
+    const args = ['--option', 'blksize 1468', '--option', 'windowsize 16'];
+    await tool('atftp', ['-g', '-r', 'data.bin', '-l', got, ...args, '127.0.0.1', String(relay.port)]);
+    expect(dropped).toBe(1);
+    expectSameBytes(await readFile(got), CONTENT);
   });
 });
 

@@ -324,17 +324,46 @@ describe('TFTP server: edge cases of tftp-peers.md section 5', () => {
     expectSameBytes(Buffer.concat(chunks), content);
   });
 
-  it('11. a lost ACK 0 brings the OACK again; an ACK other than 0 meanwhile is stale', async () => {
-    await using s = await serve();
+  it("11. a lost ACK 0 is the client's to repeat: no OACK again on the RTO (atftp aborts on one); stale ACKs wait", async () => {
+    await using s = await serve(); // RTO 300 ms: the old server repeated the OACK after it
     await writeFile(path.join(s.root, 'f'), 'hello');
     await using peer = await RawPeer.open();
     peer.send(rrq('f', [['blksize', '100']]), s.port);
     const oack = await peer.next();
+    expect(oack.packet).toEqual({ opcode: OPCODE.OACK, options: [['blksize', '100']] });
     peer.send(ack(1), oack.from.port); // stale
-    const again = await peer.next(); // our "lost" ACK 0: the OACK comes again on the timer
-    expect(again.packet).toEqual(oack.packet);
+    expect(await peer.collect(1000)).toEqual([]); // our "lost" ACK 0: the client's timer repeats it
     peer.send(ack(0), oack.from.port);
     expect((await peer.next()).packet).toEqual({ opcode: OPCODE.DATA, block: 1, data: Buffer.from('hello') });
+  });
+
+  it('11. a lost OACK: the repeated request gets it again at once, from the same port', async () => {
+    await using s = await serve();
+    await writeFile(path.join(s.root, 'f'), 'hello');
+    await using peer = await RawPeer.open();
+    const request = rrq('f', [['blksize', '100']]);
+    peer.send(request, s.port);
+    const lost = await peer.next();
+    peer.send(request, s.port); // as if the OACK never arrived
+    const again = await peer.next(200);
+    expect(again.packet).toEqual(lost.packet);
+    expect(again.from.port).toBe(lost.from.port);
+    peer.send(ack(0), again.from.port);
+    expect((await peer.next()).packet).toEqual({ opcode: OPCODE.DATA, block: 1, data: Buffer.from('hello') });
+    peer.send(ack(1), again.from.port);
+    await until(() => s.transfers.length === 1);
+    expect(s.transfers[0]).toMatchObject({ outcome: 'ok', retransmits: 1 });
+    expect(s.server.counters.duplicateRequests).toBe(1);
+  });
+
+  it("11. without any answer the OACK comes again unasked, once the client's own timer (timeout 1) had its turn", async () => {
+    await using s = await serve();
+    await writeFile(path.join(s.root, 'f'), 'hello');
+    await using peer = await RawPeer.open();
+    peer.send(rrq('f', [['timeout', '1']]), s.port);
+    const oack = await peer.next();
+    expect(await peer.collect(1200)).toEqual([]);
+    expect((await peer.next(1500)).packet).toEqual(oack.packet);
   });
 
   it('11. open errors go out as ERROR, never after an OACK', async () => {

@@ -219,6 +219,37 @@ describe('sender', () => {
     expect(io.take()).toEqual([]);
   });
 
+  it('waits oackPatienceMs before repeating the OACK unasked, but repeats it at once for a repeated request', () => {
+    const oack = encodePacket({ opcode: OPCODE.OACK, options: [['blksize', '8']] });
+    const { s, io, clock } = sender(Buffer.alloc(20), {}, { oack, oackPatienceMs: 7500 });
+    expect(io.take()).toEqual(['OACK']);
+    clock.advance(7499); // far past the RTO (1000): the client repeats a lost ACK 0 itself
+    expect(io.take()).toEqual([]);
+    clock.advance(1);
+    expect(io.take()).toEqual(['OACK']);
+    clock.advance(3000);
+    s.repeatOpening(); // the client never got the OACK and asks again
+    expect(io.take()).toEqual(['OACK']);
+    clock.advance(7499);
+    expect(io.take()).toEqual([]); // the patience starts again
+    s.receive(ack(0));
+    expect(io.take()).toEqual(['DATA 1 (8)']);
+    s.repeatOpening(); // a late duplicate request once data flows: nothing
+    expect(io.take()).toEqual([]);
+    expect(s.counters.retransmits).toBe(2);
+  });
+
+  it('answers a repeated request with its opening packet while waiting for DATA 1 (receiver)', () => {
+    const { r, io } = receiver();
+    expect(io.take()).toEqual(['ACK 0']);
+    r.repeatOpening();
+    expect(io.take()).toEqual(['ACK 0']);
+    r.receive(data(1, 'abcd'));
+    expect(io.take()).toEqual(['ACK 1']);
+    r.repeatOpening();
+    expect(io.take()).toEqual([]);
+  });
+
   it('treats an ERROR in reply to the OACK as a probe, later ERRORs as peer errors, and never answers them', () => {
     const oack = encodePacket({ opcode: OPCODE.OACK, options: [['tsize', '20']] });
     const probe = sender(Buffer.alloc(20), {}, { oack });
