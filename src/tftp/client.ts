@@ -84,6 +84,7 @@ export interface TftpClientOptions extends TftpTransferSettings {
 
 /** Progress of one transfer. */
 export interface TftpProgress {
+  /** `read` for a get (download), `write` for a put (upload). */
   readonly direction: 'read' | 'write';
   /** The remote file name. */
   readonly filename: string;

@@ -16,30 +16,49 @@ import { FileServerError } from '../errors.js';
 import { TFTP_ERROR, TftpError } from './errors.js';
 
 /** Packet type numbers. */
-export const OPCODE = { RRQ: 1, WRQ: 2, DATA: 3, ACK: 4, ERROR: 5, OACK: 6 } as const;
+export const OPCODE = {
+  /** Read request: the client downloads. */
+  RRQ: 1,
+  /** Write request: the client uploads. */
+  WRQ: 2,
+  /** A block of file data. */
+  DATA: 3,
+  /** Acknowledges a DATA block (or, as block 0, a WRQ). */
+  ACK: 4,
+  /** Ends the transfer with a code and a message. */
+  ERROR: 5,
+  /** Option acknowledgement (RFC 2347). */
+  OACK: 6,
+} as const;
 
 /** Options as they appear on the wire: ordered name/value pairs, names as sent. */
 export type TftpOptionList = ReadonlyArray<readonly [name: string, value: string]>;
 
 /** A read (RRQ, opcode 1) or write (WRQ, opcode 2) request. */
 export interface RequestPacket {
+  /** 1 (RRQ) or 2 (WRQ). */
   readonly opcode: typeof OPCODE.RRQ | typeof OPCODE.WRQ;
+  /** The file name exactly as sent. */
   readonly filename: string;
   /** Transfer mode as sent (`octet`, `netascii`, `mail`, any case). */
   readonly mode: string;
+  /** Options (RFC 2347) in the order sent. */
   readonly options: TftpOptionList;
 }
 
 /** A DATA packet; `data` is a view of the datagram. */
 export interface DataPacket {
+  /** Always 3. */
   readonly opcode: typeof OPCODE.DATA;
   /** Block number on the wire (0..65535). */
   readonly block: number;
+  /** The payload: a full block, or a shorter (possibly empty) last one. */
   readonly data: Buffer;
 }
 
 /** An ACK packet. */
 export interface AckPacket {
+  /** Always 4. */
   readonly opcode: typeof OPCODE.ACK;
   /** Block number on the wire (0..65535). */
   readonly block: number;
@@ -47,15 +66,19 @@ export interface AckPacket {
 
 /** An ERROR packet. */
 export interface ErrorPacket {
+  /** Always 5. */
   readonly opcode: typeof OPCODE.ERROR;
   /** TFTP error number (see {@link TFTP_ERROR}). */
   readonly code: number;
+  /** The peer's explanation (may be empty). */
   readonly message: string;
 }
 
 /** An option acknowledgement (RFC 2347). */
 export interface OackPacket {
+  /** Always 6. */
   readonly opcode: typeof OPCODE.OACK;
+  /** The options the sender accepted, with the values it chose. */
   readonly options: TftpOptionList;
 }
 

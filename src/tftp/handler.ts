@@ -28,7 +28,10 @@ export interface TftpRequest {
   /** Options as requested, names lower-case (`{ blksize: '1468', tsize: '0' }`). */
   readonly options: Readonly<Record<string, string>>;
   /** The peer's address and port (its TID). */
-  readonly peer: Endpoint & { readonly family: 'IPv4' | 'IPv6' };
+  readonly peer: Endpoint & {
+    /** Address family of the peer. */
+    readonly family: 'IPv4' | 'IPv6';
+  };
   /** The address and port the request arrived on. */
   readonly local: Endpoint;
   /** WRQ: the size the peer announced with tsize, if it did. */

@@ -29,6 +29,10 @@ export interface BlockSource {
 export interface TftpRandomAccess {
   /** Size in bytes, when known (answers the tsize option). */
   readonly size?: number | undefined;
+  /**
+   * Returns up to `length` bytes starting at `position`; fewer (or none) only at the end of the
+   * content, which ends the transfer.
+   */
   read(position: number, length: number): Promise<Uint8Array> | Uint8Array;
   /**
    * Optional fast path: reads into `target[offset, offset + length)` and returns the count, like

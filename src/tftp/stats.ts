@@ -18,6 +18,7 @@ export interface TftpTransferInfo {
   readonly direction: 'read' | 'write';
   /** The file name as requested. */
   readonly filename: string;
+  /** Transfer mode (netascii converts line ends). */
   readonly mode: 'octet' | 'netascii';
   /** The other side: the client (on a server) or the server's transfer port (on a client). */
   readonly peer: Endpoint;
@@ -49,8 +50,11 @@ export interface TftpTransferStats extends TftpTransferInfo {
   readonly strangers: number;
   /** Smoothed round-trip time, when measured. */
   readonly rttMs: number | undefined;
+  /** When the request arrived (server) or was sent (client). */
   readonly startedAt: Date;
+  /** From the request to the end of the transfer, in milliseconds. */
   readonly durationMs: number;
+  /** How it ended: `ok`, or the kind of failure. */
   readonly outcome: TftpOutcome;
   /** Why it failed, unless outcome is 'ok'. */
   readonly error?: TftpError;

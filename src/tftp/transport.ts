@@ -20,7 +20,9 @@ import type { SessionIo } from './session.js';
 
 /** An address and port. */
 export interface Endpoint {
+  /** IPv4 or IPv6 address, without brackets. */
   readonly address: string;
+  /** UDP port. */
   readonly port: number;
 }
 
