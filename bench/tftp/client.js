@@ -1,12 +1,14 @@
 /**
  * Our TFTP client in its own process for the benchmark, timed from the request to the final ACK:
- *   node client.js get HOST PORT FILE BLKSIZE WINDOWSIZE [CONCURRENT]
+ *   node client.js get HOST PORT FILE BLKSIZE WINDOWSIZE [CONCURRENT] [warm]
+ * `warm`: one untimed download first, so that the figure is that of a running process (the SDK
+ * in a test run) rather than one that has just started (compiling its code as it goes).
  * Prints `{"ms":..., "bytes":..., "ok":..., "failed":..., "retransmits":...}`.
  */
 import { Writable } from 'node:stream';
 import { TftpClient } from '../../dist/index.js';
 
-const [op, host, port, file, blksize, windowsize, concurrent = '1'] = process.argv.slice(2);
+const [op, host, port, file, blksize, windowsize, concurrent = '1', warm] = process.argv.slice(2);
 if (op !== 'get') throw new Error(`unknown operation ${op}`);
 const client = new TftpClient({
   host,
@@ -15,6 +17,7 @@ const client = new TftpClient({
   windowsize: Number(windowsize),
 });
 const discard = () => new Writable({ write: (_chunk, _encoding, callback) => callback() });
+if (warm === 'warm') await client.get(file, discard());
 const started = performance.now();
 const results = await Promise.allSettled(
   Array.from({ length: Number(concurrent) }, () => client.get(file, discard())),
