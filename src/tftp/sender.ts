@@ -12,7 +12,13 @@
  *   once (Karn), backed off on every expiry, with a budget of consecutive expiries.
  * - OACK: repeated at once when the peer repeats its request (it never got the OACK), but on this
  *   side's timer only after the client's own timer had its chance to repeat a lost ACK 0
- *   (`oackPatienceMs`): atftp aborts a download on a second OACK.
+ *   (`patienceMs`): atftp aborts a download on a second OACK.
+ * - Patience: in a window, after the third timer resend of the same window position, the wait
+ *   before the next one is at least `patienceMs`. atftp ignores blocks it already has without
+ *   acknowledging them and repeats a lost ACK only when its own 5 s timer runs out, which every
+ *   packet we send restarts: a backoff that stayed under 5 s stalled it for 15 s or more, or
+ *   until the retry budget ran out. Three unanswered resends are rare for a receiver that answers
+ *   them (a lossy link), and lockstep receivers answer every repeated block.
  * - Tail loss probe: once a window is out, if no ACK comes within a few round trips (well below
  *   the RTO's floor), the window is resent from its first block, once per window position. A lost
  *   tail gives the receiver no gap to report, and many receivers (atftp) ignore blocks beyond a
@@ -53,12 +59,13 @@ export interface SenderConfig {
   /** An OACK to send (and repeat) until the peer's ACK 0; without one, DATA 1 goes out at once. */
   readonly oack?: Buffer | undefined;
   /**
-   * Least wait for ACK 0 before this side repeats the OACK on its own, in ms (default: the RTO).
-   * A lost ACK 0 is the client's to repeat: atftp aborts on a second OACK ("unexpected OACK"), so
-   * the server should let the client's own timer fire first. {@link Sender.repeatOpening} answers
-   * a client that lost the OACK itself and repeats its request.
+   * How long the peer's own retransmission timer may take, in ms (default: 0, the RTO decides).
+   * The least wait before this side repeats the OACK on its own: a lost ACK 0 is the client's to
+   * repeat, and atftp aborts on a second OACK ("unexpected OACK"); {@link Sender.repeatOpening}
+   * answers a client that lost the OACK itself and repeats its request. Also the least wait
+   * between resends of a window that went unanswered three times (see the module notes).
    */
-  readonly oackPatienceMs?: number | undefined;
+  readonly patienceMs?: number | undefined;
   /** Called when DATA starts to flow (at once without an OACK, else on ACK 0). */
   readonly onDataStart?: (() => void) | undefined;
   /** Called after each block the peer acknowledged, with the total bytes acknowledged. */
@@ -68,6 +75,9 @@ export interface SenderConfig {
 }
 
 type SenderState = 'idle' | 'oack' | 'data' | 'done';
+
+/** Timer resends of one window position before waiting for the peer's own timer (see Patience). */
+const PATIENT_AFTER_EXPIRIES = 3;
 
 /** The DATA-sending state machine. */
 export class Sender {
@@ -151,7 +161,11 @@ export class Sender {
   }
 
   #armOackTimer(): void {
-    this.#alarm.set(Math.max(this.#c.rto.timeoutMs, this.#c.oackPatienceMs ?? 0));
+    this.#alarm.set(this.#patientTimeoutMs());
+  }
+
+  #patientTimeoutMs(): number {
+    return Math.max(this.#c.rto.timeoutMs, this.#c.patienceMs ?? 0);
   }
 
   /** Current retransmission timeout in ms. */
@@ -244,6 +258,7 @@ export class Sender {
       this.#sampleBlock !== -1 && abs >= this.#sampleBlock ? c.clock.now() - this.#sampleSentAt : -1;
     if (rtt >= 0) this.#sampleBlock = -1; // free for the next window's first send
     this.#base = abs + 1;
+    this.#expiries = 0;
     if (this.#next < this.#base) this.#next = this.#base;
     if (!done) {
       if (gap) {
@@ -258,7 +273,6 @@ export class Sender {
     }
     if (rtt >= 0) c.rto.sample(rtt);
     else c.rto.resetBackoff();
-    this.#expiries = 0;
     this.counters.blocks += acked;
     this.counters.bytes = this.#ackedBytes;
     if (!gap) this.#grow(acked);
@@ -332,7 +346,8 @@ export class Sender {
       this.#probe.clear();
       return;
     }
-    this.#alarm.set(this.#c.rto.timeoutMs);
+    const patient = this.#window > 1 && this.#expiries >= PATIENT_AFTER_EXPIRIES;
+    this.#alarm.set(patient ? this.#patientTimeoutMs() : this.#c.rto.timeoutMs);
     const tailSent = this.#next > this.#last || this.#next >= this.#base + this.#window;
     const probeMs = this.#c.rto.probeTimeoutMs;
     if (tailSent && probeMs !== undefined && this.#probedAt !== this.#base) this.#probe.set(probeMs);

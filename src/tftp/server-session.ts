@@ -168,7 +168,7 @@ export class ServerSession {
       rto: this.#rto!,
       retries: this.#settings.retries,
       oack,
-      oackPatienceMs: oackPatienceMs(negotiation.params),
+      patienceMs: clientPatienceMs(negotiation.params),
       onDataStart: () => this.#events.dataStart(this),
       onProgress: this.#progressed,
       onEnd: (result) => {
@@ -372,11 +372,11 @@ function asTftpError(error: unknown, tftpCode: number): TftpError {
 }
 
 /**
- * How long to wait for ACK 0 before repeating an OACK unasked: past the client's own timer (the
- * negotiated timeout, else the usual 5 s), so that a lost ACK 0 is repeated by the client. atftp
- * aborts on a second OACK; a lost OACK is answered when the client repeats its request.
+ * Past the client's own timer (the negotiated timeout, else the usual 5 s): how long to wait for
+ * ACK 0 before repeating an OACK unasked, so that the client repeats a lost ACK 0 itself (atftp
+ * aborts on a second OACK), and between resends of a window that went unanswered three times.
  */
-export function oackPatienceMs(params: Pick<TransferParams, 'timeoutMs'>): number {
+export function clientPatienceMs(params: Pick<TransferParams, 'timeoutMs'>): number {
   const clientTimer = params.timeoutMs ?? CLIENT_TIMER_MS;
   return clientTimer + Math.max(1000, clientTimer / 2);
 }

@@ -156,6 +156,34 @@ describeWith({ tools: ['atftp'] }, 'interop: atftp client → our server, first 
   });
 });
 
+describeWith({ tools: ['atftp'] }, 'interop: atftp client → our server, an ACK lost mid-transfer', () => {
+  const s = ourServer();
+  // atftp answers the first block it already has with one extra ACK, then ignores the rest without
+  // acknowledging them, and repeats its ACK only when its 5 s timer runs out, which every block we
+  // resend restarts. When the extra ACK is lost too, the server resends a few times and then
+  // waits past that timer (it used to resend with a backoff under 5 s, stalling atftp for 15 s or
+  // more, or until the server gave up).
+  it('gets byte-exact with windowsize 16 when an ACK and the extra ACK after it are lost', async () => {
+    let dropped = 0;
+    const isAck16 = (d: Buffer) => d.length === 4 && d.readUInt32BE(0) === 0x00040010;
+    await using relay = await LossyRelay.start({
+      target: { address: '127.0.0.1', port: s.port },
+      toServer: { dropIf: (d) => dropped < 2 && isAck16(d) && ++dropped > 0 },
+    });
+    await using out = await tmpDir();
+    const got = path.join(out.path, 'got');
+    const args = ['--option', 'blksize 1468', '--option', 'windowsize 16'];
+    await tool('atftp', ['-g', '-r', 'data.bin', '-l', got, ...args, '127.0.0.1', String(relay.port)]);
+    expect(dropped).toBe(2);
+    expectSameBytes(await readFile(got), CONTENT);
+    const stats = await s.last('data.bin');
+    expect(stats.outcome).toBe('ok');
+    // A tail probe and three timer resends of the 16-block window, then silence until atftp's timer.
+    expect(stats.retransmits).toBeGreaterThanOrEqual(16);
+    expect(stats.retransmits).toBeLessThanOrEqual(64);
+  });
+});
+
 describeWith({ tools: ['busybox'] }, 'interop: busybox tftp → our server', () => {
   const s = ourServer();
   it.each([

@@ -165,6 +165,39 @@ describe('sender', () => {
     expect(io.take()).toEqual([]); // no second probe for this position; the RTO (100 ms floor) follows
   });
 
+  it("waits patienceMs after three unanswered resends of a window, for a receiver that only answers on its own timer (atftp)", () => {
+    const { s, io, clock } = sender(Buffer.alloc(8 * 20), { windowsize: 4 }, { patienceMs: 20_000, retries: 10 });
+    const window = ['DATA 1 (8)', 'DATA 2 (8)', 'DATA 3 (8)', 'DATA 4 (8)'];
+    expect(io.take()).toEqual(window);
+    for (const rto of [1000, 2000, 4000]) {
+      clock.advance(rto - 1);
+      expect(io.take()).toEqual([]);
+      clock.advance(1);
+      clock.flush(); // after a loss the window goes out in paced bursts
+      expect(io.take()).toEqual(window);
+    }
+    clock.advance(19_999); // not the RTO (8000): the peer's own timer gets its turn
+    expect(io.take()).toEqual([]);
+    clock.advance(1);
+    clock.flush();
+    expect(io.take()).toEqual(window);
+    s.receive(ack(4)); // the peer's timer fired: it repeats the ACK it lost
+    clock.flush();
+    expect(io.take()).toEqual(['DATA 5 (8)', 'DATA 6 (8)', 'DATA 7 (8)', 'DATA 8 (8)']);
+    clock.advance(1000); // progress: back to the RTO
+    clock.flush();
+    expect(io.take()).toEqual(['DATA 5 (8)', 'DATA 6 (8)', 'DATA 7 (8)', 'DATA 8 (8)']);
+  });
+
+  it('never waits patienceMs in lockstep: the receiver answers every repeated block', () => {
+    const { io, clock } = sender(Buffer.alloc(8 * 20), {}, { patienceMs: 20_000, retries: 10 });
+    expect(io.take()).toEqual(['DATA 1 (8)']);
+    for (const rto of [1000, 2000, 4000, 8000]) {
+      clock.advance(rto);
+      expect(io.take()).toEqual(['DATA 1 (8)']);
+    }
+  });
+
   it('ignores ACKs of blocks not sent yet and very old ones', () => {
     const { s, io } = sender(Buffer.alloc(8 * 20), { windowsize: 2 });
     io.take();
@@ -219,9 +252,9 @@ describe('sender', () => {
     expect(io.take()).toEqual([]);
   });
 
-  it('waits oackPatienceMs before repeating the OACK unasked, but repeats it at once for a repeated request', () => {
+  it('waits patienceMs before repeating the OACK unasked, but repeats it at once for a repeated request', () => {
     const oack = encodePacket({ opcode: OPCODE.OACK, options: [['blksize', '8']] });
-    const { s, io, clock } = sender(Buffer.alloc(20), {}, { oack, oackPatienceMs: 7500 });
+    const { s, io, clock } = sender(Buffer.alloc(20), {}, { oack, patienceMs: 7500 });
     expect(io.take()).toEqual(['OACK']);
     clock.advance(7499); // far past the RTO (1000): the client repeats a lost ACK 0 itself
     expect(io.take()).toEqual([]);
