@@ -165,8 +165,12 @@ describe('sender', () => {
     expect(io.take()).toEqual([]); // no second probe for this position; the RTO (100 ms floor) follows
   });
 
-  it("waits patienceMs after three unanswered resends of a window, for a receiver that only answers on its own timer (atftp)", () => {
-    const { s, io, clock } = sender(Buffer.alloc(8 * 20), { windowsize: 4 }, { patienceMs: 20_000, retries: 10 });
+  it('waits patienceMs after three unanswered resends of a window, for a receiver that only answers on its own timer (atftp)', () => {
+    const { s, io, clock } = sender(
+      Buffer.alloc(8 * 20),
+      { windowsize: 4 },
+      { patienceMs: 20_000, retries: 10 },
+    );
     const window = ['DATA 1 (8)', 'DATA 2 (8)', 'DATA 3 (8)', 'DATA 4 (8)'];
     expect(io.take()).toEqual(window);
     for (const rto of [1000, 2000, 4000]) {
