@@ -17,8 +17,9 @@
  *   before the next one is at least `patienceMs`. atftp ignores blocks it already has without
  *   acknowledging them and repeats a lost ACK only when its own 5 s timer runs out, which every
  *   packet we send restarts: a backoff that stayed under 5 s stalled it for 15 s or more, or
- *   until the retry budget ran out. Three unanswered resends are rare for a receiver that answers
- *   them (a lossy link), and lockstep receivers answer every repeated block.
+ *   until the retry budget ran out. A receiver that answers resends rarely leaves three in a row
+ *   unanswered, even on a lossy link; lockstep receivers answer every repeated block, so lockstep
+ *   never waits.
  * - Tail loss probe: once a window is out, if no ACK comes within a few round trips (well below
  *   the RTO's floor), the window is resent from its first block, once per window position. A lost
  *   tail gives the receiver no gap to report, and many receivers (atftp) ignore blocks beyond a
