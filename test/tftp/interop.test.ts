@@ -210,7 +210,7 @@ function ourClientAgainst(kind: 'tftpd-hpa' | 'atftpd', cases: Array<[string, Pa
     expectSameBytes(await readFile(got), CONTENT);
     const name = `ours-${what.replace(/\W+/g, '-')}.bin`;
     await client.put(got, name);
-    // The peers acknowledge the last block before they close the file (atftpd flushes its last
+    // A peer may acknowledge the last block before it closes the file (atftpd writes its last
     // few KiB after the final ACK): wait for the whole file, then compare.
     const put = path.join(root.path, name);
     await expect.poll(async () => (await stat(put)).size, { timeout: 5000 }).toBe(CONTENT.length);
