@@ -1,7 +1,9 @@
 // Prints the closing line `tests: N passed, M failed` from vitest JSON reports. A skipped or
 // pending test counts as failed here: in CI every test must run. A missing report counts as a
-// failed run. Exit status 1 when anything failed.
+// failed run. Failed tests are listed by name, with the first line of their failure, so that the
+// end of the CI log says what failed. Exit status 1 when anything failed.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 
 let passed = 0;
 let failed = 0;
@@ -21,6 +23,16 @@ for (const file of process.argv.slice(2)) {
   console.log(
     `${file}: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${notRun} not run, ${broken} broken files`,
   );
+  for (const fileResult of report.testResults) {
+    for (const test of fileResult.assertionResults) {
+      if (test.status === 'passed') continue;
+      const reason = (test.failureMessages?.[0] ?? test.status).split('\n')[0].slice(0, 300);
+      console.log(`  ${test.status}: ${path.relative(process.cwd(), fileResult.name)} > ${test.fullName}: ${reason}`);
+    }
+    if (fileResult.status === 'failed' && fileResult.assertionResults.length === 0) {
+      console.log(`  broken: ${path.relative(process.cwd(), fileResult.name)}: ${(fileResult.message ?? '').split('\n')[0].slice(0, 300)}`);
+    }
+  }
   passed += report.numPassedTests;
   failed += report.numFailedTests + notRun + broken;
 }

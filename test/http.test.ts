@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileServer } from '../src/file-server.js';
 import type { TransferEvent } from '../src/transfer.js';
+import { expectSameBytes } from './helpers/bytes.js';
 import { describeWith } from './helpers/env.js';
 import { basicAuth, curl } from './helpers/http.js';
 import { tmpDir } from './helpers/tmp.js';
@@ -205,7 +206,7 @@ describeWith({ tools: ['curl'] }, 'HTTP with curl', () => {
       `${f.base}/uploads/up.bin`,
     ]);
     expect(put.code).toBe(0);
-    expect(await readFile(path.join(f.root, 'uploads/up.bin'))).toEqual(payload);
+    expectSameBytes(await readFile(path.join(f.root, 'uploads/up.bin')), payload);
 
     const form = await curl([
       '-f',
@@ -216,7 +217,7 @@ describeWith({ tools: ['curl'] }, 'HTTP with curl', () => {
       `${f.base}/forms/core.bin`,
     ]);
     expect(form.code).toBe(0);
-    expect(await readFile(path.join(f.root, 'forms/core.bin'))).toEqual(payload);
+    expectSameBytes(await readFile(path.join(f.root, 'forms/core.bin')), payload);
   });
 
   it('multipart with several parts: URL name, then stem_N; a folder URL keeps part names', async () => {
@@ -234,7 +235,7 @@ describeWith({ tools: ['curl'] }, 'HTTP with curl', () => {
     const payload = randomBytes(1 << 20);
     const res = await curl(['-f', '-u', f.user, '-T', '-', `${f.base}/chunked.bin`], { input: payload });
     expect(res.code).toBe(0);
-    expect(await readFile(path.join(f.root, 'chunked.bin'))).toEqual(payload);
+    expectSameBytes(await readFile(path.join(f.root, 'chunked.bin')), payload);
   });
 
   it.each([

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { enterPassiveModeIPv4 } from 'basic-ftp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectSameBytes } from '../helpers/bytes.js';
 import { type FtpFixture, ftpFixture, SECRET } from '../helpers/ftp.js';
 
 async function download(client: Awaited<ReturnType<FtpFixture['client']>>, remote: string): Promise<Buffer> {
@@ -27,7 +28,7 @@ describe('FTP with basic-ftp', () => {
     expect((await download(client, 'hello.txt')).toString()).toBe('hello world\n');
     const payload = Buffer.alloc(300_000, 7);
     await client.uploadFrom(Readable.from([payload]), 'up/deep/new.bin');
-    expect(await readFile(path.join(f.root, 'up/deep/new.bin'))).toEqual(payload);
+    expectSameBytes(await readFile(path.join(f.root, 'up/deep/new.bin')), payload);
     expect((await readdir(path.join(f.root, 'up/deep'))).filter((n) => n.startsWith('.'))).toEqual([]);
     client.close();
   });

@@ -9,8 +9,9 @@ import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { OPCODE, type RequestPacket } from '../../src/tftp/codec.js';
 import { TftpClient, type TftpProgress, TftpServer } from '../../src/tftp/index.js';
+import { expectSameBytes } from '../helpers/bytes.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { expectSameBytes, RawPeer } from './raw-peer.js';
+import { RawPeer } from './raw-peer.js';
 
 const fast = { timeoutMs: 300, minTimeoutMs: 150, maxTimeoutMs: 600, retries: 3 } as const;
 

@@ -17,11 +17,11 @@ import {
   TftpServer,
   type TftpTransferStats,
 } from '../../src/tftp/index.js';
+import { expectSameBytes } from '../helpers/bytes.js';
 import { describeWith } from '../helpers/env.js';
 import { LossyRelay, type RelayOptions } from '../helpers/lossy-relay.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { ATFTPD, startPeerServer } from './peers.js';
-import { expectSameBytes } from './raw-peer.js';
 
 const run = promisify(execFile);
 const CONTENT = randomBytes(300_007);

@@ -14,9 +14,9 @@ import {
   TftpServer,
   type TftpTransferStats,
 } from '../../src/tftp/index.js';
+import { expectSameBytes } from '../helpers/bytes.js';
 import { type Impairment, LossyRelay } from '../helpers/lossy-relay.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { expectSameBytes } from './raw-peer.js';
 
 // Loopback round trips are tiny: a low floor keeps recovery quick; a big budget rides out bad luck.
 const timing = { timeoutMs: 100, minTimeoutMs: 20, maxTimeoutMs: 300, retries: 25 } as const;

@@ -12,8 +12,9 @@ import { OPCODE, type TftpOptionList } from '../../src/tftp/codec.js';
 import { TftpError } from '../../src/tftp/errors.js';
 import { TftpServer, type TftpTransferStats } from '../../src/tftp/index.js';
 import type { TftpServerOptions } from '../../src/tftp/server.js';
+import { expectSameBytes } from '../helpers/bytes.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { expectSameBytes, RawPeer } from './raw-peer.js';
+import { RawPeer } from './raw-peer.js';
 
 // Short timers keep the suite quick; a floor well above loopback round trips keeps it free of spurious retransmissions.
 const fast = { timeoutMs: 300, minTimeoutMs: 150, maxTimeoutMs: 600, retries: 3, dallyMs: 300 } as const;
