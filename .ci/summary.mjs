@@ -27,10 +27,14 @@ for (const file of process.argv.slice(2)) {
     for (const test of fileResult.assertionResults) {
       if (test.status === 'passed') continue;
       const reason = (test.failureMessages?.[0] ?? test.status).split('\n')[0].slice(0, 300);
-      console.log(`  ${test.status}: ${path.relative(process.cwd(), fileResult.name)} > ${test.fullName}: ${reason}`);
+      console.log(
+        `  ${test.status}: ${path.relative(process.cwd(), fileResult.name)} > ${test.fullName}: ${reason}`,
+      );
     }
     if (fileResult.status === 'failed' && fileResult.assertionResults.length === 0) {
-      console.log(`  broken: ${path.relative(process.cwd(), fileResult.name)}: ${(fileResult.message ?? '').split('\n')[0].slice(0, 300)}`);
+      console.log(
+        `  broken: ${path.relative(process.cwd(), fileResult.name)}: ${(fileResult.message ?? '').split('\n')[0].slice(0, 300)}`,
+      );
     }
   }
   passed += report.numPassedTests;
