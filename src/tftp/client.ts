@@ -297,6 +297,9 @@ class ClientTransfer {
   #withOptions: boolean;
   #request: Buffer;
   #expiries = 0;
+  /** When the request last went out, and whether it went out more than once (Karn). */
+  #requestSentAt = -1;
+  #requestRepeated = false;
   #machine: Sender | Receiver | undefined;
   #params: TransferParams = PLAIN_PARAMS;
   #negotiated: Record<string, string> = {};
@@ -343,6 +346,8 @@ class ClientTransfer {
   }
 
   #sendRequest(): void {
+    this.#requestRepeated = this.#requestSentAt >= 0;
+    this.#requestSentAt = this.#c.clock.now();
     this.#channel.send(this.#request);
     this.#alarm.set(this.#rto.timeoutMs);
   }
@@ -432,11 +437,22 @@ class ClientTransfer {
     this.#withOptions = false;
     this.#request = this.#encodeRequest();
     this.#expiries = 0;
+    this.#requestSentAt = -1;
     this.#sendRequest();
+  }
+
+  /**
+   * The request's round trip is the first RTT sample (Karn: unless the request went out twice). A
+   * receiver that only ever reports gaps gives the sender no other, which would then wait out the
+   * 1 s initial timeout for every loss.
+   */
+  #sampleRequestRtt(): void {
+    if (!this.#requestRepeated) this.#rto.sample(this.#c.clock.now() - this.#requestSentAt);
   }
 
   #startReceiver(afterOack: boolean): void {
     this.#alarm.clear();
+    this.#sampleRequestRtt();
     const c = this.#c;
     const local = c.local as Extract<Local, { kind: 'sink' }>;
     const tsize = c.settings.mode === 'octet' ? this.#params.tsize : undefined;
@@ -464,6 +480,7 @@ class ClientTransfer {
 
   #startSender(): void {
     this.#alarm.clear();
+    this.#sampleRequestRtt();
     const c = this.#c;
     const local = c.local as Extract<Local, { kind: 'source' }>;
     const total = c.settings.requested.tsize;

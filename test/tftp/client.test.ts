@@ -287,6 +287,36 @@ describe('TFTP client against scripted servers', () => {
     expect((await got)[1].toString()).toBe('x');
   });
 
+  it.each([
+    ['answered at once: its round trip sets the timer (about 50 ms)', false],
+    ['answered only when repeated: not timed (Karn), the backed-off timer stays', true],
+  ])('a request %s', async (_what, answerRepeatOnly) => {
+    // A receiver that only ever reports gaps (atftpd with 64 KiB blocks) gives no other sample:
+    // without this one every loss waited out the initial timeout.
+    await using script = await RawPeer.open();
+    const client = new TftpClient({
+      host: '127.0.0.1',
+      port: script.port,
+      noOptions: true,
+      timeoutMs: 600,
+      minTimeoutMs: 50,
+      retries: 3,
+    });
+    const put = client.put(Buffer.from('x'), 'up');
+    let wrq = await script.next();
+    if (answerRepeatOnly) wrq = await script.next(2000);
+    script.send({ opcode: OPCODE.ACK, block: 0 }, wrq.from.port);
+    expect((await script.next()).packet).toMatchObject({ opcode: OPCODE.DATA, block: 1 });
+    const sentAt = performance.now();
+    expect((await script.next(3000)).packet).toMatchObject({ opcode: OPCODE.DATA, block: 1 });
+    const waited = performance.now() - sentAt;
+    if (answerRepeatOnly)
+      expect(waited).toBeGreaterThan(500); // 1200 ms: 600 ms, backed off once
+    else expect(waited).toBeLessThan(300); // 600 ms if the round trip were not used
+    script.send({ opcode: OPCODE.ACK, block: 1 }, wrq.from.port);
+    expect(await put).toMatchObject({ outcome: 'ok' });
+  });
+
   it('gives up with ERR_TFTP_TIMEOUT when nobody answers', async () => {
     await using script = await RawPeer.open();
     const client = new TftpClient({
