@@ -5,10 +5,11 @@
  * Figures are medians; ratios compare with the peer measured in the same run.
  *
  * Sections: window 1 downloads at blksize 512/1468/65464; RFC 7440 windows; our client against
- * our server; 500 concurrent 1 MiB downloads; peak server memory for 100 MiB and 1 GiB; a windowed
- * download at 3 % loss each way between two network namespaces (root and nftables needed).
+ * our server; uploads (window 1 and windows, every server writing to disk); 500 concurrent 1 MiB
+ * downloads; peak server memory for 100 MiB and 1 GiB; a windowed download at 3 % loss each way
+ * between two network namespaces (root and nftables needed).
  *
- * `TFTP_BENCH=window1,windowed,concurrent,memory,loss` runs only the sections named.
+ * `TFTP_BENCH=window1,windowed,uploads,concurrent,memory,loss` runs only the sections named.
  *
  * Peers: `in.tftpd` (tftpd-hpa) on PATH, atftpd at $ATFTPD or /opt/atftpd/usr/sbin/atftpd
  * (`apt-get download atftpd && dpkg -x atftpd_*.deb /opt/atftpd`). A missing peer or client
@@ -17,7 +18,7 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmod, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -55,7 +56,7 @@ function placed(command, args, { cpu, netns } = {}) {
 }
 
 /** Starts a server; resolves with its port and a stop function. */
-async function startServer(kind, root, { address = '127.0.0.1', cpu = 0, netns } = {}) {
+async function startServer(kind, root, { address = '127.0.0.1', cpu = 0, netns, write = false } = {}) {
   const user = os.userInfo().username;
   const group = execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim();
   let child;
@@ -63,7 +64,11 @@ async function startServer(kind, root, { address = '127.0.0.1', cpu = 0, netns }
   if (kind === 'ours') {
     child = spawn(
       ...splitArgv(
-        placed(process.execPath, [path.join(here, 'tftp', 'serve.js'), root, address], { cpu, netns }),
+        placed(
+          process.execPath,
+          [path.join(here, 'tftp', 'serve.js'), root, address, ...(write ? ['write'] : [])],
+          { cpu, netns },
+        ),
       ),
       {
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -133,26 +138,52 @@ async function waitForServer(address, port, netns) {
   throw new Error(`no server answers on ${address}:${port}`);
 }
 
-/** Runs one download; resolves with seconds (wall time; ours: timed inside the client). */
-async function download(
+/**
+ * Runs one download (`op: 'get'`, into /dev/null) or upload (`op: 'put'`, `file` is then a local
+ * path, stored as up-CLIENT.bin); resolves with seconds (wall time; ours: timed inside the client).
+ */
+async function transfer(
   client,
-  { address = '127.0.0.1', port, file, blksize, windowsize = 1, cpu = 1, netns, timeoutMs = 600_000 },
+  {
+    op = 'get',
+    address = '127.0.0.1',
+    port,
+    file,
+    blksize,
+    windowsize = 1,
+    cpu = 1,
+    netns,
+    timeoutMs = 600_000,
+  },
 ) {
-  const url = `tftp://${address}:${port}/${file}`;
+  const put = op === 'put';
+  const remote = put ? `up-${client}.bin` : file;
+  const url = `tftp://${address}:${port}/${remote}`;
   const commands = {
     curl: [
       'curl',
-      ['-sS', '-o', '/dev/null', ...(blksize === 512 ? [] : ['--tftp-blksize', String(blksize)]), url],
+      [
+        '-sS',
+        ...(put ? ['-T', file] : ['-o', '/dev/null']),
+        ...(blksize === 512 ? [] : ['--tftp-blksize', String(blksize)]),
+        url,
+      ],
     ],
-    'tftp-hpa': ['tftp', ['-m', 'binary', address, String(port), '-c', 'get', file, '/dev/null']],
+    'tftp-hpa': [
+      'tftp',
+      [
+        '-m',
+        'binary',
+        address,
+        String(port),
+        '-c',
+        ...(put ? ['put', file, remote] : ['get', file, '/dev/null']),
+      ],
+    ],
     atftp: [
       'atftp',
       [
-        '-g',
-        '-r',
-        file,
-        '-l',
-        '/dev/null',
+        ...(put ? ['-p', '-l', file, '-r', remote] : ['-g', '-r', file, '-l', '/dev/null']),
         ...(blksize === 512 ? [] : ['--option', `blksize ${blksize}`]),
         ...(windowsize === 1 ? [] : ['--option', `windowsize ${windowsize}`]),
         address,
@@ -163,11 +194,7 @@ async function download(
       'busybox',
       [
         'tftp',
-        '-g',
-        '-r',
-        file,
-        '-l',
-        '/dev/null',
+        ...(put ? ['-p', '-l', file, '-r', remote] : ['-g', '-r', file, '-l', '/dev/null']),
         ...(blksize === 512 ? [] : ['-b', String(blksize)]),
         address,
         String(port),
@@ -177,7 +204,7 @@ async function download(
       process.execPath,
       [
         path.join(here, 'tftp', 'client.js'),
-        'get',
+        op,
         address,
         String(port),
         file,
@@ -199,7 +226,7 @@ async function download(
 }
 
 /**
- * Median MB/s per server of `runs` downloads, the servers taking turns run by run (so that load
+ * Median MB/s per server of `runs` transfers, the servers taking turns run by run (so that load
  * drifting on a shared machine hits them alike). A server that fails once gets no figure (logged).
  */
 async function measureServers(log, label, kinds, runs, size, options) {
@@ -208,7 +235,8 @@ async function measureServers(log, label, kinds, runs, size, options) {
     for (const [kind, port] of kinds.map((k) => [k, options.ports[k]])) {
       if (!times[kind]) continue;
       try {
-        times[kind].push(await download(options.client, { ...options, port }));
+        times[kind].push(await transfer(options.client, { ...options, port }));
+        await options.afterEach?.();
       } catch (error) {
         log(`${label} → ${kind}: ${String(error.message ?? error).split('\n')[0]}`);
         times[kind] = undefined;
@@ -218,6 +246,10 @@ async function measureServers(log, label, kinds, runs, size, options) {
   return Object.fromEntries(
     kinds.map((k) => [k, times[k] ? round(size / median(times[k]) / 1e6) : undefined]),
   );
+}
+
+async function emptyFolder(dir) {
+  for (const name of await readdir(dir)) await rm(path.join(dir, name), { recursive: true, force: true });
 }
 
 async function makeFile(dir, name, size) {
@@ -235,7 +267,9 @@ async function peakRssMiB(pid) {
   return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)[1]) / 1024);
 }
 
-const SECTIONS = new Set((process.env.TFTP_BENCH ?? 'window1,windowed,concurrent,memory,loss').split(','));
+const SECTIONS = new Set(
+  (process.env.TFTP_BENCH ?? 'window1,windowed,uploads,concurrent,memory,loss').split(','),
+);
 
 export default async function run({ quick, log }) {
   const runs = quick ? 3 : 5;
@@ -357,7 +391,67 @@ export default async function run({ quick, log }) {
     for (const server of Object.values(running)) await server.stop();
   }
 
-  // 4. Memory: peak RSS of our server process serving 100 MiB, then a fresh one serving 1 GiB.
+  // 4. Uploads, every server writing into a folder on disk (ours as FileServer does: a temporary
+  // file renamed when complete): window 1 with every standard client that can put, then windows.
+  if (SECTIONS.has('uploads')) {
+    const uploads = path.join(dir, 'uploads');
+    await mkdir(uploads, { mode: 0o777 });
+    await chmod(uploads, 0o777);
+    const receiving = {};
+    try {
+      for (const kind of servers) receiving[kind] = await startServer(kind, uploads, { write: true });
+      const cases = [
+        ...[512, 1468, 65464].flatMap((blksize) =>
+          clients
+            .filter((c) => c !== 'tftp-hpa' || blksize === 512)
+            .map((client) => ({ client, blksize, windowsize: 1, kinds: servers })),
+        ),
+        ...clients
+          .filter((c) => c === 'atftp' || c === 'ours')
+          .flatMap((client) =>
+            [1468, 65464].flatMap((blksize) =>
+              [16, 64].map((windowsize) => ({
+                client,
+                blksize,
+                windowsize,
+                kinds: servers.filter((k) => k !== 'tftpd-hpa'),
+              })),
+            ),
+          ),
+      ];
+      for (const { client, blksize, windowsize, kinds } of cases) {
+        const row = {
+          table: `TFTP uploads${windowsize === 1 ? ', window 1' : ' with windowsize'} (MB/s, median of ${runs})`,
+          client,
+          blksize,
+          ...(windowsize === 1 ? {} : { windowsize }),
+          size: `${sizes[blksize] / MiB} MiB`,
+        };
+        Object.assign(
+          row,
+          await measureServers(log, `${client} put ${blksize}x${windowsize}`, kinds, runs, sizes[blksize], {
+            op: 'put',
+            // tftpd-hpa overwrites only world-writable files, and files it creates are not.
+            afterEach: () => emptyFolder(uploads),
+            client,
+            ports: Object.fromEntries(kinds.map((k) => [k, receiving[k].port])),
+            file: path.join(dir, files[blksize]),
+            blksize,
+            windowsize,
+          }),
+        );
+        if (kinds.includes('tftpd-hpa')) row['ours/tftpd-hpa'] = ratio(row.ours, row['tftpd-hpa']);
+        row['ours/atftpd'] = ratio(row.ours, row.atftpd);
+        rows.push(row);
+        log(JSON.stringify(row));
+      }
+    } finally {
+      for (const server of Object.values(receiving)) await server.stop();
+      await rm(uploads, { recursive: true, force: true });
+    }
+  }
+
+  // 5. Memory: peak RSS of our server process serving 100 MiB, then a fresh one serving 1 GiB.
   const memoryCases = [
     ['100 MiB', 100 * MiB],
     ['1 GiB (sparse)', 2 ** 30],
@@ -369,7 +463,7 @@ export default async function run({ quick, log }) {
     await handle.close();
     const server = await startServer('ours', dir);
     try {
-      await download('ours', { port: server.port, file: name, blksize: 65464, windowsize: 16 });
+      await transfer('ours', { port: server.port, file: name, blksize: 65464, windowsize: 16 });
       rows.push({
         table: 'Peak RSS of our server process (one download, blksize 65464, windowsize 16)',
         file: label,
@@ -381,7 +475,7 @@ export default async function run({ quick, log }) {
     }
   }
 
-  // 5. 3 % loss each way between two network namespaces.
+  // 6. 3 % loss each way between two network namespaces.
   try {
     if (SECTIONS.has('loss')) rows.push(...(await lossScenario({ quick, log, dir })));
   } catch (error) {
@@ -449,7 +543,7 @@ async function lossScenario({ quick, log, dir }) {
         for (let i = 0; i < runs; i++) {
           try {
             times.push(
-              await download(c.client, {
+              await transfer(c.client, {
                 ...c,
                 address: srvIp,
                 port: server.port,

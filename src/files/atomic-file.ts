@@ -79,17 +79,56 @@ export class AtomicFile {
     if (end > this.#size) this.#size = end;
   }
 
-  /** A Writable that appends to the file; commit or abort after it finishes or fails. */
-  writable(): Writable {
+  /** Appends `chunks` in one system call where the kernel takes them whole. */
+  async writev(chunks: readonly Uint8Array[]): Promise<void> {
+    let bytes = 0;
+    for (const chunk of chunks) bytes += chunk.byteLength;
+    const max = this.#options.maxSize;
+    if (this.#state !== 'open' || (max !== undefined && this.#size + bytes > max)) {
+      for (const chunk of chunks) await this.write(chunk); // the same errors as write()
+      return;
+    }
+    const { bytesWritten } = await this.#handle.writev(chunks as Uint8Array[], this.#size);
+    this.#size += bytesWritten;
+    if (bytesWritten === bytes) return;
+    // A short write (rare for regular files): the rest, chunk by chunk.
+    let skip = bytesWritten;
+    for (const chunk of chunks) {
+      if (skip >= chunk.byteLength) {
+        skip -= chunk.byteLength;
+        continue;
+      }
+      await this.write(chunk.subarray(skip));
+      skip = 0;
+    }
+  }
+
+  /**
+   * A Writable that appends to the file, buffered chunks in one `writev`. With `commit`, finishing
+   * it commits the file and destroying it aborts it; otherwise the caller does either.
+   */
+  writable(options: { commit?: boolean } = {}): Writable {
     return new Writable({
       highWaterMark: 1 << 20,
       write: (chunk: Buffer, _encoding, callback) => {
         this.write(chunk).then(() => callback(), callback);
       },
       writev: (chunks, callback) => {
-        const data = Buffer.concat(chunks.map((c) => c.chunk as Buffer));
-        this.write(data).then(() => callback(), callback);
+        this.writev(chunks.map((c) => c.chunk as Buffer)).then(() => callback(), callback);
       },
+      ...(options.commit
+        ? {
+            final: (callback: (error?: Error | null) => void) => {
+              this.commit().then(() => callback(), callback);
+            },
+            destroy: (error: Error | null, callback: (error?: Error | null) => void) => {
+              this.abort().then(
+                () => callback(error),
+                () => callback(error),
+              );
+            },
+          }
+        : {}),
     });
   }
 

@@ -15,7 +15,6 @@ import { AtomicFile } from '../files/atomic-file.js';
 import { log } from '../log.js';
 import { decodePacket, encodeError, encodePacket, OPCODE, type TftpPacket } from './codec.js';
 import { TFTP_ERROR, TftpError } from './errors.js';
-import { atomicWritable } from './handler.js';
 import {
   acceptOack,
   MAX_BLKSIZE,
@@ -171,7 +170,7 @@ export class TftpClient extends EventEmitter<TftpClientEvents> {
     let writable: Writable;
     if (typeof local === 'string') {
       const file = await AtomicFile.create(path.resolve(local), { overwrite: true });
-      writable = atomicWritable(file);
+      writable = file.writable({ commit: true });
     } else if (local instanceof Writable || isWritableLike(local)) {
       writable = local;
     } else {
@@ -562,6 +561,10 @@ class SizeCheckedSink implements BlockSink {
   write(data: Buffer): boolean {
     this.#bytes += data.length;
     return this.#inner.write(data);
+  }
+
+  get ready(): boolean {
+    return this.#inner.ready;
   }
 
   whenDrained(fn: () => void): void {

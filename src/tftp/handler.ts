@@ -8,7 +8,7 @@
  */
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { type Readable, Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { AtomicFile } from '../files/atomic-file.js';
 import { resolveForRead, resolveForWrite } from '../files/safe-path.js';
 import { TFTP_ERROR, TftpError } from './errors.js';
@@ -101,34 +101,8 @@ export function rootHandler(root: string, options: RootHandlerOptions = {}): Tft
         overwrite: options.overwrite ?? true,
         maxSize: options.maxFileSize,
       });
-      return atomicWritable(file);
+      return file.writable({ commit: true });
     };
   }
   return handler;
-}
-
-/** A Writable over an AtomicFile: commit on finish, discard on destroy. @internal */
-export function atomicWritable(file: AtomicFile): Writable {
-  return new Writable({
-    highWaterMark: 1 << 20,
-    write(chunk: Buffer, _encoding, callback) {
-      file.write(chunk).then(() => callback(), callback);
-    },
-    writev(chunks, callback) {
-      const data =
-        chunks.length === 1
-          ? (chunks[0]!.chunk as Buffer)
-          : Buffer.concat(chunks.map((c) => c.chunk as Buffer));
-      file.write(data).then(() => callback(), callback);
-    },
-    final(callback) {
-      file.commit().then(() => callback(), callback);
-    },
-    destroy(error, callback) {
-      file.abort().then(
-        () => callback(error),
-        () => callback(error),
-      );
-    },
-  });
 }

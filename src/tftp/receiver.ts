@@ -255,15 +255,25 @@ export class Receiver {
       this.abort(error, { code: TFTP_ERROR.DISK_FULL, message: error.message });
       return;
     }
-    const more = payload.length === 0 || c.sink.write(payload);
+    const last = payload.length < this.#blksize;
+    const windowFull = !last && this.#sinceAck >= this.#window;
+    if (windowFull && c.sink.ready) {
+      // Acknowledge first: the sender's next block is on its way while the sink takes this one.
+      // Only the final ACK says "stored", and a sink that runs out of room holds the next ACK.
+      this.#sendAck(abs);
+      c.sink.write(payload);
+      c.onProgress?.(counters.bytes);
+      return;
+    }
+    if (payload.length > 0) c.sink.write(payload);
     c.onProgress?.(counters.bytes);
     if (this.#ended) return; // the sink failed synchronously
-    if (payload.length < this.#blksize) {
+    if (last) {
       this.#finishing(abs);
       return;
     }
-    if (this.#sinceAck >= this.#window) {
-      if (more) {
+    if (windowFull) {
+      if (c.sink.ready) {
         this.#sendAck(abs);
       } else {
         // Backpressure: acknowledge once the sink has room, which paces the sender.

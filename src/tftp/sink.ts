@@ -11,6 +11,8 @@ import { NetasciiDecoder } from './netascii.js';
 export interface BlockSink {
   /** Takes one block's payload (ownership passes). False when the sink wants a pause. */
   write(data: Buffer): boolean;
+  /** True while the sink has room for more (what `write` returned last, until it drains). */
+  readonly ready: boolean;
   /** Calls `fn` once the sink accepts more. */
   whenDrained(fn: () => void): void;
   /** Flushes and completes (for an upload: commits it). Rejects if that fails. */
@@ -43,6 +45,10 @@ export class WritableSink implements BlockSink {
     const chunk = this.#decoder ? this.#decoder.decode(data) : data;
     if (chunk.length === 0) return !this.#writable.writableNeedDrain;
     return this.#writable.write(chunk);
+  }
+
+  get ready(): boolean {
+    return !this.#writable.writableNeedDrain;
   }
 
   whenDrained(fn: () => void): void {

@@ -101,6 +101,10 @@ export class MemorySink implements BlockSink {
     return !this.full;
   }
 
+  get ready(): boolean {
+    return !this.full;
+  }
+
   whenDrained(fn: () => void): void {
     if (!this.full) fn();
     else this.#drain.push(fn);
