@@ -42,6 +42,16 @@ export function bars(results) {
   )) {
     add('Throughput', `TFTP atftp ${r.blksize}×${r.windowsize} vs atftpd (MB/s)`, r['ours/atftpd']);
   }
+  for (const r of byTable(rowsOf(results, 'tftp'), 'TFTP uploads, window 1').filter(
+    (r) => r.client === 'curl',
+  )) {
+    add('Throughput', `TFTP curl put blksize ${r.blksize} vs tftpd-hpa (MB/s)`, r['ours/tftpd-hpa']);
+  }
+  for (const r of byTable(rowsOf(results, 'tftp'), 'TFTP uploads with windowsize').filter(
+    (r) => r.client === 'atftp',
+  )) {
+    add('Throughput', `TFTP atftp put ${r.blksize}×${r.windowsize} vs atftpd (MB/s)`, r['ours/atftpd']);
+  }
   // Concurrent downloads: tftp-load's 100/500/1000, else tftp.bench.js's single count.
   const load = rowsOf(results, 'tftp-load').filter((r) => /concurrent/.test(r.table ?? ''));
   const concurrent =

@@ -2,8 +2,10 @@
  * The sending side of a transfer (server RRQ, client put): DATA out, ACK in, RFC 1350 lockstep
  * or an RFC 7440 window.
  *
- * - Blocks of the window live in reused slot buffers with their header written in place, so a
- *   retransmission never re-reads (or re-converts) the source and sending allocates nothing.
+ * - Blocks of the window, and the one after it (read while the window is out, so that an ACK is
+ *   answered without a read in the way), live in reused slot buffers with their header written in
+ *   place, so a retransmission never re-reads (or re-converts) the source and sending allocates
+ *   nothing.
  * - Sorcerer's Apprentice (RFC 1123): a repeated ACK never triggers a resend in lockstep; in a
  *   window, an ACK of the block before the window (the peer saw a gap at its start) triggers one
  *   immediate resend per window position, and an ACK inside the window resends from the block
@@ -87,6 +89,7 @@ export class Sender {
   readonly #c: SenderConfig;
   readonly #blksize: number;
   readonly #window: number;
+  /** The window's blocks plus the one after it, read ahead (see #pump). */
   readonly #slots: Buffer[];
   readonly #lengths: Int32Array;
   readonly #alarm: Alarm;
@@ -128,8 +131,8 @@ export class Sender {
     this.#c = config;
     this.#blksize = config.params.blksize;
     this.#window = Math.max(1, config.params.windowsize);
-    this.#slots = Array.from({ length: this.#window }, () => Buffer.allocUnsafeSlow(4 + this.#blksize));
-    this.#lengths = new Int32Array(this.#window);
+    this.#slots = Array.from({ length: this.#window + 1 }, () => Buffer.allocUnsafeSlow(4 + this.#blksize));
+    this.#lengths = new Int32Array(this.#window + 1);
     this.#burst = this.#window;
     this.#alarm = new Alarm(config.clock, () => this.#onTimeout());
     this.#probe = new Alarm(config.clock, () => this.#onProbe());
@@ -250,7 +253,7 @@ export class Sender {
     // abs acknowledges base..abs. Send what it allows first, account afterwards: in lockstep every
     // microsecond here is a microsecond of round trip.
     const acked = abs - this.#base + 1;
-    for (let b = this.#base; b <= abs; b++) this.#ackedBytes += this.#lengths[b % this.#window]! - 4;
+    for (let b = this.#base; b <= abs; b++) this.#ackedBytes += this.#lengths[b % this.#slots.length]! - 4;
     const done = abs >= this.#last;
     // Blocks sent after `abs` that the peer does not acknowledge: it lost the one after `abs`.
     // (`abs` may lie beyond the resend position: the peer had more than we thought.)
@@ -327,6 +330,9 @@ export class Sender {
       }
       this.#sendBlock(this.#next++);
     }
+    // With the window out, read the block after it now: when the ACK comes, that block leaves
+    // without a read (a copy of up to 64 KiB) in the way. In lockstep that is every round trip.
+    if (this.#next === end && this.#filled === end && end <= this.#last) this.#fill();
     this.#armTimer();
   }
 
@@ -366,9 +372,9 @@ export class Sender {
   #fill(): boolean {
     if (this.#reading || this.#waitingForSends) return false;
     const block = this.#filled;
-    const slot = this.#slots[block % this.#window]!;
-    // The slot last held block - window, acknowledged by now, but a queued send may still read it.
-    if (block > this.#window && this.#c.io.pending > 0) {
+    const slot = this.#slots[block % this.#slots.length]!;
+    // The slot last held an acknowledged block, but a queued send may still read it.
+    if (block > this.#slots.length && this.#c.io.pending > 0) {
       this.#waitingForSends = true;
       this.#c.io.whenSent(() => {
         this.#waitingForSends = false;
@@ -404,7 +410,7 @@ export class Sender {
   }
 
   #filledBlock(block: number, n: number): void {
-    const index = block % this.#window;
+    const index = block % this.#slots.length;
     writeDataHeader(this.#slots[index]!, wireBlock(block, this.#c.params.rollover));
     this.#lengths[index] = 4 + n;
     if (n < this.#blksize) this.#last = block;
@@ -412,7 +418,7 @@ export class Sender {
   }
 
   #sendBlock(block: number): void {
-    const index = block % this.#window;
+    const index = block % this.#slots.length;
     if (block <= this.#highestSent) {
       this.counters.retransmits++;
       if (block <= this.#sampleBlock) this.#sampleBlock = -1;

@@ -93,6 +93,25 @@ describe('sender', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it.each([1, 4])(
+    'reads the block after the window while the window is out (windowsize %i)',
+    (windowsize) => {
+      const source = new (class extends BufferSource {
+        reads = 0;
+        override read(target: Buffer, offset: number, length: number): number {
+          this.reads++;
+          return super.read(target, offset, length);
+        }
+      })(Buffer.alloc(8 * 20, 1));
+      const { s, io } = sender(Buffer.alloc(0), { windowsize }, { source });
+      expect(io.take()).toHaveLength(windowsize);
+      expect(source.reads).toBe(windowsize + 1); // the next block is ready before the ACK comes
+      s.receive(ack(windowsize));
+      expect(io.take()).toHaveLength(windowsize);
+      expect(source.reads).toBe(2 * windowsize + 1);
+    },
+  );
+
   it('sends an empty file as one empty DATA 1, and a final empty block after an exact multiple', () => {
     const empty = sender(Buffer.alloc(0));
     expect(empty.io.take()).toEqual(['DATA 1 (0)']);
@@ -407,6 +426,29 @@ describe('receiver', () => {
     }
     expect(times).toEqual([100, 300, 700]);
     expect(results[0]).toMatchObject({ outcome: 'timeout' });
+  });
+
+  it('acknowledges a full window before its last block goes to the sink, the final block only after the sink finished', async () => {
+    const acksBeforeWrite: number[] = [];
+    let io: FakeIo | undefined;
+    const sink = new (class extends MemorySink {
+      override write(data: Buffer): boolean {
+        acksBeforeWrite.push(io!.sent.length);
+        return super.write(data);
+      }
+    })();
+    const started = receiver({ windowsize: 2 }, { sink });
+    io = started.io;
+    io.take();
+    started.r.receive(data(1, 'abcd'));
+    started.r.receive(data(2, 'efgh'));
+    expect(acksBeforeWrite).toEqual([0, 1]); // block 2 is written after ACK 2 went out
+    expect(io.take()).toEqual(['ACK 2']);
+    started.r.receive(data(3, 'ij'));
+    expect(io.take()).toEqual([]); // the final ACK waits for the sink to finish
+    await settle();
+    expect(io.take()).toEqual(['ACK 3']);
+    expect(sink.ended).toBe(true);
   });
 
   it('holds its ACK while the sink is full (backpressure paces the sender)', () => {
