@@ -16,6 +16,7 @@ const meanings = {
   ERR_PERMISSION_DENIED: 'The operating system refused the operation (EACCES/EPERM), e.g. a port below 1024.',
   ERR_ROOT_INVALID: 'The root folder is missing, not a folder, unreadable, or the file system root.',
   ERR_START_FAILED: 'The server could not start for another reason; see `cause`.',
+  ERR_START_TIMEOUT: 'start() did not finish within startTimeoutMs; everything it began was undone.',
   ERR_STOP_FAILED: 'One or more teardown steps failed; `cause` is an AggregateError of them.',
   ERR_NAME_TAKEN: 'A running server is already registered under this name in the testbed.',
   ERR_SERVER_NOT_FOUND: 'No server of this name is registered in the testbed.',

@@ -26,7 +26,7 @@ import {
 import { formatUrl } from './net/url.js';
 import type { ServerEntry, Testbed } from './testbed/testbed.js';
 import { PROTOCOLS, type Protocol, type TransferEvent, TransferTracker } from './transfer.js';
-import { raceSignal, withTimeout } from './util/abort.js';
+import { abortSignalAfter, raceSignal } from './util/abort.js';
 import { Teardown } from './util/teardown.js';
 
 /** Everything a {@link FileServer} can be told. Only `protocol` is required. */
@@ -244,28 +244,41 @@ export class FileServer extends EventEmitter<FileServerEvents> implements AsyncD
       );
     }
     this.#state = 'starting';
-    const timeout = withTimeout(options.signal, this.#options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS)!;
-    const signal = AbortSignal.any([timeout, this.#startAbort.signal]);
-    this.#starting = this.#start(signal).then(
-      (info) => {
-        this.#state = 'running';
-        this.#info = info;
-        log.server('%s listening: %o', this.#label(), redact(info));
-        serverStartChannel.publish(redact(info));
-        this.emit('listening', info);
-        return info;
-      },
-      async (error: unknown) => {
-        await this.#running
-          ?.close({ graceMs: 0 })
-          .catch((cleanup: unknown) => log.server('close: %o', cleanup));
-        await this.#teardown
-          .run()
-          .catch((cleanup: unknown) => log.server('clean-up after failed start: %o', cleanup));
-        this.#state = 'failed';
-        throw error;
-      },
+    const startTimeoutMs = this.#options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    const guard = abortSignalAfter(
+      startTimeoutMs,
+      [options.signal, this.#startAbort.signal],
+      () =>
+        new FileServerError(
+          'ERR_START_TIMEOUT',
+          `${this.#label()} did not start within ${startTimeoutMs} ms`,
+          {
+            details: { startTimeoutMs },
+          },
+        ),
     );
+    this.#starting = this.#start(guard.signal)
+      .finally(() => guard[Symbol.dispose]())
+      .then(
+        (info) => {
+          this.#state = 'running';
+          this.#info = info;
+          log.server('%s listening: %o', this.#label(), redact(info));
+          serverStartChannel.publish(redact(info));
+          this.emit('listening', info);
+          return info;
+        },
+        async (error: unknown) => {
+          await this.#running
+            ?.close({ graceMs: 0 })
+            .catch((cleanup: unknown) => log.server('close: %o', cleanup));
+          await this.#teardown
+            .run()
+            .catch((cleanup: unknown) => log.server('clean-up after failed start: %o', cleanup));
+          this.#state = 'failed';
+          throw error;
+        },
+      );
     return this.#starting;
   }
 

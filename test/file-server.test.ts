@@ -135,6 +135,26 @@ describe('FileServer lifecycle', () => {
 });
 
 describe('FileServer start failures', () => {
+  it('a start slower than startTimeoutMs is ERR_START_TIMEOUT and leaves nothing registered', async () => {
+    // A fresh RSA host key takes about 100 ms: far beyond 5 ms.
+    const testbed = new Testbed();
+    await using root = await tmpDir();
+    const server = new FileServer({
+      protocol: 'sftp',
+      name: 'slow',
+      testbed,
+      root: root.path,
+      address: '127.0.0.1',
+      startTimeoutMs: 5,
+    });
+    await expect(server.start()).rejects.toMatchObject({
+      code: 'ERR_START_TIMEOUT',
+      details: { startTimeoutMs: 5 },
+    });
+    expect(server.state).toBe('failed');
+    expect(testbed.servers.has('slow')).toBe(false);
+  });
+
   it('a busy port is ERR_ADDRESS_IN_USE with the EADDRINUSE cause, and nothing is left behind', async () => {
     await using busy = await occupy('127.0.0.1');
     const port = (busy.address() as net.AddressInfo).port;

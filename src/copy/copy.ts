@@ -16,6 +16,7 @@ import { AtomicFile } from '../files/atomic-file.js';
 import { log } from '../log.js';
 import type { Testbed } from '../testbed/testbed.js';
 import type { Protocol } from '../transfer.js';
+import { abortSignalAfter } from '../util/abort.js';
 import type { Transport } from './transports/types.js';
 import { isServerReference, type ResolvedUrl, resolveUrl } from './url.js';
 
@@ -99,7 +100,8 @@ export async function copy(
   const transports = await Promise.all([source, target].map(transportOf));
   const [readVia, writeVia] = transports;
   const abort = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
+  using guard = abortSignalAfter(undefined, [options.signal, abort.signal]);
+  const signal = guard.signal;
   signal.throwIfAborted();
   log.copy('copy %s -> %s', source.shown, target.shown);
 

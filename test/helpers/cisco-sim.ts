@@ -16,6 +16,7 @@ import { loadTransport } from '../../src/copy/copy.js';
 import { sshFingerprint } from '../../src/copy/ssh-connect.js';
 import type { ResolvedUrl } from '../../src/copy/url.js';
 import type { Protocol } from '../../src/transfer.js';
+import { abortSignalAfter } from '../../src/util/abort.js';
 
 const { Server, utils } = ssh2;
 
@@ -379,10 +380,8 @@ class Cli {
       if (!this.#s.lie) {
         await mkdir(path.dirname(local), { recursive: true });
         const target = this.#target(url, protocol, remotePath, secret);
-        const signal = AbortSignal.any([
-          this.#interrupt.signal,
-          AbortSignal.timeout(this.#s.clientTimeoutMs ?? 5000),
-        ]);
+        using guard = abortSignalAfter(this.#s.clientTimeoutMs ?? 5000, [this.#interrupt.signal]);
+        const signal = guard.signal;
         const transport = await loadTransport(protocol);
         if (toDevice) {
           // Like OpenSSH, the device's SSH client asks again when the password is refused.
