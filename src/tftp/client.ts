@@ -558,9 +558,9 @@ class SizeCheckedSink implements BlockSink {
     this.#expected = expected;
   }
 
-  write(data: Buffer): boolean {
+  write(data: Buffer): void {
     this.#bytes += data.length;
-    return this.#inner.write(data);
+    this.#inner.write(data);
   }
 
   get ready(): boolean {

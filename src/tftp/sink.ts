@@ -9,9 +9,9 @@ import { NetasciiDecoder } from './netascii.js';
 
 /** A byte sink for the receiver. */
 export interface BlockSink {
-  /** Takes one block's payload (ownership passes). False when the sink wants a pause. */
-  write(data: Buffer): boolean;
-  /** True while the sink has room for more (what `write` returned last, until it drains). */
+  /** Takes one block's payload (ownership passes). */
+  write(data: Buffer): void;
+  /** True while the sink has room for more; false until it drains once it is full. */
   readonly ready: boolean;
   /** Calls `fn` once the sink accepts more. */
   whenDrained(fn: () => void): void;
@@ -40,11 +40,10 @@ export class WritableSink implements BlockSink {
     });
   }
 
-  write(data: Buffer): boolean {
-    if (this.#failure !== undefined) return true; // already reported through onError
+  write(data: Buffer): void {
+    if (this.#failure !== undefined) return; // already reported through onError
     const chunk = this.#decoder ? this.#decoder.decode(data) : data;
-    if (chunk.length === 0) return !this.#writable.writableNeedDrain;
-    return this.#writable.write(chunk);
+    if (chunk.length > 0) this.#writable.write(chunk);
   }
 
   get ready(): boolean {

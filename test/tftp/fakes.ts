@@ -96,9 +96,8 @@ export class MemorySink implements BlockSink {
   #drain: Array<() => void> = [];
   #onError: ((error: unknown) => void) | undefined;
 
-  write(data: Buffer): boolean {
+  write(data: Buffer): void {
     this.chunks.push(Buffer.from(data));
-    return !this.full;
   }
 
   get ready(): boolean {
