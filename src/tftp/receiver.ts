@@ -257,33 +257,23 @@ export class Receiver {
     }
     const last = payload.length < this.#blksize;
     const windowFull = !last && this.#sinceAck >= this.#window;
-    if (windowFull && c.sink.ready) {
-      // Acknowledge first: the sender's next block is on its way while the sink takes this one.
-      // Only the final ACK says "stored", and a sink that runs out of room holds the next ACK.
-      this.#sendAck(abs);
-      c.sink.write(payload);
-      c.onProgress?.(counters.bytes);
-      return;
-    }
+    // With room in the sink, acknowledge first: the sender's next block is on its way while the
+    // sink takes this one. Only the final ACK says "stored".
+    const ackedFirst = windowFull && c.sink.ready;
+    if (ackedFirst) this.#sendAck(abs);
     if (payload.length > 0) c.sink.write(payload);
     c.onProgress?.(counters.bytes);
-    if (this.#ended) return; // the sink failed synchronously
+    if (this.#ended || ackedFirst) return; // #ended: the sink failed synchronously
     if (last) {
       this.#finishing(abs);
-      return;
-    }
-    if (windowFull) {
-      if (c.sink.ready) {
-        this.#sendAck(abs);
-      } else {
-        // Backpressure: acknowledge once the sink has room, which paces the sender.
-        this.#pausedAck = true;
-        this.#alarm.clear();
-        c.sink.whenDrained(() => {
-          this.#pausedAck = false;
-          if (!this.#ended && this.#state === 'data') this.#sendAck(this.#expected - 1);
-        });
-      }
+    } else if (windowFull) {
+      // Backpressure: acknowledge once the sink has room, which paces the sender.
+      this.#pausedAck = true;
+      this.#alarm.clear();
+      c.sink.whenDrained(() => {
+        this.#pausedAck = false;
+        if (!this.#ended && this.#state === 'data') this.#sendAck(this.#expected - 1);
+      });
     } else {
       this.#alarm.set(c.rto.timeoutMs);
     }

@@ -29,10 +29,11 @@ export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefin
 
 /**
  * A signal that aborts when any of `signals` does, or after `ms` with `timeoutReason()` (default:
- * a `TimeoutError` DOMException; `ms` undefined or infinite: never). Dispose it when the guarded work is over: that detaches it from
- * the sources and stops its timer. Not `AbortSignal.any` with `AbortSignal.timeout`: on Node 20 a
- * timeout signal that only `AbortSignal.any` refers to is collected at the next garbage
- * collection and never fires, so the wait it bounds could hang. @internal
+ * a `TimeoutError` DOMException; `ms` undefined or infinite: never). Dispose it when the guarded
+ * work is over: that detaches it from the sources and stops its timer. Not `AbortSignal.any` with
+ * `AbortSignal.timeout`: on Node 20 a timeout signal that only `AbortSignal.any` refers to is
+ * collected at the next garbage collection and never fires, so the wait it bounds could hang.
+ * @internal
  */
 export function abortSignalAfter(
   ms: number | undefined,
