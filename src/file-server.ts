@@ -290,10 +290,16 @@ export class FileServer extends EventEmitter<FileServerEvents> implements AsyncD
       this.#teardown.defer('testbed', () => testbed.release(name, this));
     }
     const embedded = o.embedded === true;
-    const [backend, root, bind] = await raceSignal(
-      Promise.all([loadBackend(o.protocol, embedded), this.#prepareRoot(), resolveAddress(o, { signal })]),
-      signal,
-    );
+    const preparing = [
+      loadBackend(o.protocol, embedded),
+      this.#prepareRoot(),
+      resolveAddress(o, { signal }),
+    ] as const;
+    // Every step settles before a failure is thrown: a temporary root created after the clean-up
+    // ran would be left behind. Only the address resolution can take long, and it takes the signal.
+    await Promise.allSettled(preparing);
+    signal.throwIfAborted();
+    const [backend, root, bind] = await Promise.all(preparing);
     const advertisedAddress = o.advertise?.address ?? (await this.#advertisable(bind, signal));
     const credentials = this.#credentials();
     const readOnly = o.readOnly ?? (o.writable === undefined ? false : !o.writable);

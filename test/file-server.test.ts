@@ -159,9 +159,7 @@ describe('FileServer start failures', () => {
     await using busy = await occupy('127.0.0.1');
     const port = (busy.address() as net.AddressInfo).port;
     await using dir = await tmpDir();
-    const previous = process.env.TMPDIR;
-    process.env.TMPDIR = dir.path; // the server's own temporary root goes here
-    try {
+    await withTmpdir(dir.path, async () => {
       const testbed = new Testbed();
       const server = new FileServer({ protocol: 'http', port, ...loopback, name: 'busy', testbed });
       const error = await server.start().then(
@@ -175,10 +173,7 @@ describe('FileServer start failures', () => {
       expect(await readdir(dir.path)).toEqual([]); // temporary root removed
       expect(testbed.servers.has('busy')).toBe(false);
       expect(testbed.isRunning('busy')).toBe(false);
-    } finally {
-      if (previous === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = previous;
-    }
+    });
   });
 
   it("port: 'standard' takes the standard port when free and falls back when it is busy", async () => {
@@ -209,12 +204,14 @@ describe('FileServer start failures', () => {
     });
   });
 
-  it('a subnet with no host address is ERR_NO_REACHABLE_ADDRESS listing the host addresses', async () => {
-    const error = await FileServer.start({ protocol: 'http', subnet: '198.19.254.0/24' }).catch(
-      (e: unknown) => e,
+  it('a subnet with no host address is ERR_NO_REACHABLE_ADDRESS listing the host addresses, and leaves no temporary root', async () => {
+    await using dir = await tmpDir();
+    const error = await withTmpdir(dir.path, () =>
+      FileServer.start({ protocol: 'http', subnet: '198.19.254.0/24' }).catch((e: unknown) => e),
     );
     expect(error).toMatchObject({ code: 'ERR_NO_REACHABLE_ADDRESS' });
     expect((error as Error).message).toContain('127.0.0.1');
+    expect(await readdir(dir.path)).toEqual([]);
   });
 
   it('as an unprivileged user: low port is ERR_PERMISSION_DENIED, unreadable root is ERR_ROOT_INVALID', async () => {
@@ -350,3 +347,15 @@ describe('FileServer leaks', () => {
     expect(handles()).toBeLessThanOrEqual(handlesBefore);
   });
 });
+
+/** Runs `fn` with os.tmpdir() at `dir`, where a server without a root creates its temporary one. */
+async function withTmpdir<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const previous = process.env.TMPDIR;
+  process.env.TMPDIR = dir;
+  try {
+    return await fn();
+  } finally {
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+  }
+}
