@@ -32,6 +32,9 @@ export function curl(
         resolve({ code, stdout, stderr: stderr.toString() });
       },
     );
+    // curl may exit without reading its input (a refused upload): its exit code says so, and
+    // the EPIPE that writing then meets must not become an uncaught exception.
+    child.stdin?.on('error', () => {});
     child.stdin?.end(options.input);
   });
 }

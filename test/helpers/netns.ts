@@ -125,6 +125,7 @@ export async function createTestHost(): Promise<TestHost> {
             resolve({ stdout, stderr, code });
           },
         );
+        child.stdin?.on('error', () => {}); // the command may exit unread: its exit code tells
         if (options.input !== undefined) child.stdin?.end(options.input);
         else child.stdin?.end();
       });
