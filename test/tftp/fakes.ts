@@ -33,6 +33,13 @@ export class FakeClock implements SessionClock {
     return this.#timers.size;
   }
 
+  /** When the earliest timer is due, if any is set. */
+  get nextTimerAt(): number | undefined {
+    let at: number | undefined;
+    for (const timer of this.#timers.values()) if (at === undefined || timer.at < at) at = timer.at;
+    return at;
+  }
+
   /** Runs deferred work (what the event loop's next turn would run). */
   flush(): void {
     for (let i = 0; i < 10_000 && this.#deferred.length > 0; i++) this.#deferred.shift()!();
