@@ -116,7 +116,13 @@ export interface FileServerInfo {
   readonly username?: string;
   /** Password (given or generated), absent with `username`; hidden when the info is logged or inspected. */
   readonly password?: string;
-  /** Protocol extras: host key or certificate fingerprints, ... */
+  /** FTPS and HTTPS: the server's certificate (PEM), e.g. for a device's trustpoint. */
+  readonly certificate?: string;
+  /** FTPS and HTTPS: SHA-256 fingerprint of the certificate, as `openssl x509 -fingerprint -sha256` shows it. */
+  readonly certificateFingerprint256?: string;
+  /** FTPS and HTTPS: SHA-256 of the public key in curl's `--pinnedpubkey` form (`sha256//<base64>`). */
+  readonly publicKeyPin?: string;
+  /** Protocol extras: host key fingerprints, passive ports, ... */
   readonly [extra: string]: unknown;
 }
 
@@ -549,10 +555,11 @@ function raceSignalClosing(start: Promise<RunningBackend>, signal: AbortSignal):
 
 function optionKey(protocol: Protocol, embedded: boolean): 'tftp' | 'ftp' | 'http' | 'ssh' | 'scp' {
   if (protocol === 'sftp' || (protocol === 'scp' && embedded)) return 'ssh';
-  return protocol;
+  return protocol === 'https' ? 'http' : protocol;
 }
 
 function logKey(protocol: Protocol): 'tftp' | 'ftp' | 'http' | 'ssh' {
+  if (protocol === 'https') return 'http';
   return protocol === 'scp' || protocol === 'sftp' ? 'ssh' : protocol;
 }
 

@@ -7,10 +7,10 @@ import { EventEmitter, once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** A protocol a {@link FileServer} can serve. */
-export type Protocol = 'tftp' | 'ftp' | 'http' | 'scp' | 'sftp';
+export type Protocol = 'tftp' | 'ftp' | 'http' | 'https' | 'scp' | 'sftp';
 
 /** The protocols, in documentation order. */
-export const PROTOCOLS: readonly Protocol[] = ['tftp', 'ftp', 'http', 'scp', 'sftp'];
+export const PROTOCOLS: readonly Protocol[] = ['tftp', 'ftp', 'http', 'https', 'scp', 'sftp'];
 
 /**
  * `download`: the file went from the server to the peer (a device fetching an image).

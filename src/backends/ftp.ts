@@ -13,7 +13,7 @@ import { credentialsMatch } from '../credentials.js';
 import { FileServerError } from '../errors.js';
 import { Teardown } from '../util/teardown.js';
 import type { Backend, BackendContext, RunningBackend } from './backend.js';
-import { type CertificateKeyType, createTlsIdentity, describeCertificate } from './ftp/certificate.js';
+import { certificateFacts, checkTlsOption, serverIdentity, type TlsOption } from './certificate.js';
 import type { DataSettings } from './ftp/data-channel.js';
 import { JailedFileSystem } from './ftp/file-system.js';
 import { createFtpServer, type FtpConnection } from './ftp/ftp-srv.js';
@@ -34,23 +34,11 @@ export interface FtpBackendOptions {
   /** Ports in each server's passive window (default 32, capped to the range). */
   passivePortCount?: number;
   /**
-   * Explicit FTPS (`AUTH TLS`, RFC 4217). `true` generates a key and a self-signed certificate
-   * for the advertised address at start (ECDSA P-256 unless `keyType: 'rsa-2048'`); or pass
-   * your own PEM `key` and `cert`. The certificate, its SHA-256 fingerprint and a curl
-   * `--pinnedpubkey` value go in the info and the testbed entry. Default off.
+   * Explicit FTPS (`AUTH TLS`, RFC 4217) with a certificate made at start or your own (see
+   * {@link TlsOption}). The certificate, its SHA-256 fingerprint and a curl `--pinnedpubkey`
+   * value go in the info and the testbed entry. Default off.
    */
-  tls?:
-    | boolean
-    | {
-        /** Key algorithm of the generated certificate: `ecdsa-p256` (default) or `rsa-2048`. */
-        keyType?: CertificateKeyType;
-      }
-    | {
-        /** Your PEM private key, matching `cert`. */
-        key: string | Buffer;
-        /** Your PEM certificate; its fingerprint goes in the info and the testbed entry. */
-        cert: string | Buffer;
-      };
+  tls?: TlsOption;
   /** With `tls`: refuse login and transfers before `AUTH TLS` (default true). */
   requireTls?: boolean;
   /** Allow active mode (PORT/EPRT, connections back to the client only); default true. */
@@ -101,15 +89,7 @@ function readOptions(raw: Readonly<Record<string, unknown>>): Resolved {
     fail('passivePortRange must be [min, max] with 1024 <= min <= max <= 65535');
   }
   const tlsOption = o.tls ?? false;
-  if (typeof tlsOption === 'object') {
-    const given = 'cert' in tlsOption || 'key' in tlsOption;
-    if (given && !('cert' in tlsOption && 'key' in tlsOption)) fail('tls needs both key and cert');
-    if ('keyType' in tlsOption && !['ecdsa-p256', 'rsa-2048'].includes(String(tlsOption.keyType))) {
-      fail("tls.keyType must be 'ecdsa-p256' or 'rsa-2048'");
-    }
-  } else if (typeof tlsOption !== 'boolean') {
-    fail('tls must be a boolean or an object');
-  }
+  checkTlsOption(tlsOption, fail);
   if (o.greeting !== undefined && (typeof o.greeting !== 'string' || /[\r\n]/.test(o.greeting))) {
     fail('greeting must be one line of text');
   }
@@ -127,18 +107,6 @@ function readOptions(raw: Readonly<Record<string, unknown>>): Resolved {
   };
 }
 
-/** The certificate (made or given) and what the testbed entry says about it. */
-async function tlsSetup(o: Resolved, ctx: BackendContext) {
-  if (!o.tls) return undefined;
-  if (typeof o.tls === 'object' && 'cert' in o.tls) {
-    const { key, cert } = o.tls;
-    return { key, cert, ...describeCertificate(cert) };
-  }
-  const keyType = typeof o.tls === 'object' ? o.tls.keyType : undefined;
-  const names = [ctx.advertisedAddress, ...(net.isIP(ctx.bindAddress) ? [ctx.bindAddress] : [])];
-  return createTlsIdentity(names, keyType ? { keyType } : {});
-}
-
 /** @internal */
 export const ftpBackend: Backend = {
   standardPort: 21,
@@ -151,7 +119,9 @@ export const ftpBackend: Backend = {
     try {
       const window = reservePassiveWindow(o.passivePortRange, o.passivePortCount);
       cleanup.defer('passive window', () => window.release());
-      const identity = await tlsSetup(o, ctx);
+      const identity = o.tls
+        ? await serverIdentity(o.tls, { advertised: ctx.advertisedAddress, bind: ctx.bindAddress })
+        : undefined;
       const data: DataSettings = {
         bindAddress: ctx.bindAddress,
         advertisedAddress: ctx.advertisedAddress,
@@ -223,9 +193,7 @@ export const ftpBackend: Backend = {
           ...(identity && {
             tls: 'explicit',
             requireTls: settings.requireTls,
-            certificate: identity.cert.toString(),
-            certificateFingerprint256: identity.fingerprint256,
-            publicKeyPin: identity.publicKeyPin,
+            ...certificateFacts(identity),
           }),
         },
         close({ graceMs }) {

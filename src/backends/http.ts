@@ -1,15 +1,20 @@
 /**
- * HTTP on node:http: GET/HEAD with Range, PUT/POST (raw or multipart) to temporary files renamed
- * into place, Basic auth on every method, folder listings, idle timeouts, bounded stop.
+ * HTTP on node:http and HTTPS on node:https: GET/HEAD with Range, PUT/POST (raw or multipart) to
+ * temporary files renamed into place, Basic auth on every method, folder listings, idle
+ * timeouts, bounded stop. HTTPS presents a certificate made at start for the advertised address
+ * (or the user's own).
  * @internal
  * @module
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Backend, BackendContext, RunningBackend } from './backend.js';
+import { certificateFacts, checkTlsOption, serverIdentity, type TlsOption } from './certificate.js';
 import { serveDownload } from './http/download.js';
 import { authorize, requestPath, sendError, sendFailure } from './http/respond.js';
 import { precheckUpload, serveUpload } from './http/upload.js';
+import { optionReader } from './options.js';
 
 /** Options under `http` of {@link FileServerOptions}. */
 export interface HttpBackendOptions {
@@ -19,14 +24,36 @@ export interface HttpBackendOptions {
   headersTimeoutMs?: number;
   /** Serve folder listings, HTML or JSON (`?format=json` or `Accept: application/json`); default true. */
   listings?: boolean;
+  /**
+   * `protocol: 'https'` only: the certificate, made at start for the advertised address
+   * (default, ECDSA P-256; `{ keyType: 'rsa-2048' }` for old clients) or your own `{ key, cert }`
+   * (see {@link TlsOption}). The certificate, its SHA-256 fingerprint and a curl
+   * `--pinnedpubkey` value go in the info and the testbed entry.
+   */
+  tls?: Exclude<TlsOption, false>;
 }
 
-function readOptions(raw: Readonly<Record<string, unknown>>): Required<HttpBackendOptions> {
-  const o = raw as HttpBackendOptions;
+interface Resolved {
+  idleTimeoutMs: number;
+  headersTimeoutMs: number;
+  listings: boolean;
+  tls: Exclude<TlsOption, false> | undefined;
+}
+
+const KNOWN = ['idleTimeoutMs', 'headersTimeoutMs', 'listings', 'tls'] as const;
+
+function readOptions(raw: Readonly<Record<string, unknown>>, secure: boolean): Resolved {
+  const { options: o, fail, integer, flag } = optionReader<HttpBackendOptions>('http', 'HTTP', KNOWN, raw);
+  if (o.tls !== undefined) {
+    if (!secure) fail("tls is for protocol 'https'");
+    if ((o.tls as unknown) === false) fail("tls cannot be false with protocol 'https'");
+    checkTlsOption(o.tls, fail);
+  }
   return {
-    idleTimeoutMs: o.idleTimeoutMs ?? 30_000,
-    headersTimeoutMs: o.headersTimeoutMs ?? 15_000,
-    listings: o.listings ?? true,
+    idleTimeoutMs: integer('idleTimeoutMs', 30_000, 1),
+    headersTimeoutMs: integer('headersTimeoutMs', 15_000, 1),
+    listings: flag('listings', true),
+    tls: secure ? (o.tls ?? true) : undefined,
   };
 }
 
@@ -35,7 +62,7 @@ const ALLOW = 'GET, HEAD, PUT, POST';
 
 async function handle(
   ctx: BackendContext,
-  options: Required<HttpBackendOptions>,
+  options: Resolved,
   req: IncomingMessage,
   res: ServerResponse,
 ) {
@@ -73,7 +100,7 @@ async function handle(
 /** Answers `Expect: 100-continue` only after auth and the upload pre-checks pass. */
 function handleContinue(
   ctx: BackendContext,
-  options: Required<HttpBackendOptions>,
+  options: Resolved,
   req: IncomingMessage,
   res: ServerResponse,
 ) {
@@ -107,15 +134,22 @@ export const httpBackend: Backend = {
   standardPort: 80,
   listens: true,
   async start(ctx: BackendContext): Promise<RunningBackend> {
-    const options = readOptions(ctx.options);
+    const options = readOptions(ctx.options, ctx.protocol === 'https');
+    const identity = options.tls
+      ? await serverIdentity(options.tls, { advertised: ctx.advertisedAddress, bind: ctx.bindAddress })
+      : undefined;
     const sockets = new Set<Socket>();
-    const server = createServer({
+    const serverOptions = {
       requestTimeout: 0, // large uploads may take long; the idle timeout below catches stalls
       headersTimeout: options.headersTimeoutMs,
       keepAliveTimeout: 5_000,
-    });
+    };
+    const server: Server = identity
+      ? https.createServer({ ...serverOptions, key: identity.key, cert: identity.cert })
+      : http.createServer(serverOptions);
     server.timeout = options.idleTimeoutMs;
-    server.on('connection', (socket) => {
+    // For HTTPS, 'connection' is the TCP socket under TLS: destroying it ends the TLS one too.
+    server.on('connection', (socket: Socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
     });
@@ -141,6 +175,7 @@ export const httpBackend: Backend = {
     let closing: Promise<void> | undefined;
     return {
       port,
+      ...(identity && { extra: certificateFacts(identity) }),
       close({ graceMs }) {
         closing ??= (async () => {
           const closed = new Promise<void>((resolve) => server.close(() => resolve()));

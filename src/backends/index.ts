@@ -27,6 +27,7 @@ export function backendTraits(protocol: Protocol, embedded: boolean): BackendTra
     case 'tftp':
       return { credentials: 'none', optionalAuth: false };
     case 'http':
+    case 'https':
       return { credentials: 'random', optionalAuth: true };
     case 'scp':
       return embedded
@@ -41,6 +42,7 @@ export function backendTraits(protocol: Protocol, embedded: boolean): BackendTra
 export async function loadBackend(protocol: Protocol, embedded: boolean): Promise<Backend> {
   switch (protocol) {
     case 'http':
+    case 'https':
       return (await import('./http.js')).httpBackend;
     case 'tftp':
       return (await import('./tftp.js')).tftpBackend;

@@ -48,6 +48,7 @@ export function deviceCommands(info: FileServerInfo, oses: readonly string[], fi
     path: file,
     username: info.username,
     password: info.password,
+    publicKeyPin: info.publicKeyPin,
   };
   const width = Math.max(...oses.map((os) => os.length));
   const lines: string[] = [];

@@ -68,7 +68,7 @@ const OPTIONS: OptionSpec = {
 /** `serve --help`. */
 export const SERVE_USAGE = `Usage: testbed-fileserver serve <protocol> [root] [options]
 
-Serves [root] (default: the current folder) over tftp, ftp, http, scp or sftp until Ctrl-C.
+Serves [root] (default: the current folder) over tftp, ftp, http, https, scp or sftp until Ctrl-C.
 Prints where it listens, the credentials, a testbed entry and example device commands, then one
 line per transfer.
 
@@ -88,7 +88,7 @@ Server:
       --read-only             refuse uploads (the default)
       --no-overwrite          refuse uploads onto existing files
       --max-file-size SIZE    largest upload, e.g. 512M or 2G
-      --no-auth               http: no Basic auth
+      --no-auth               http, https: no Basic auth
       --embedded              scp: run an embedded SSH server (else publish this host's sshd)
       --ftps                  ftp: offer explicit TLS (AUTH TLS) with a generated certificate
       --passive-ports MIN-MAX ftp: passive data ports, e.g. 50000-50100

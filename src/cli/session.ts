@@ -47,6 +47,12 @@ export function describeServer(info: FileServerInfo, readOnlyHint = ''): string[
   if (info.username !== undefined) {
     lines.push(`  username  ${info.username}`, `  password  ${info.password}`);
   }
+  if (info.certificateFingerprint256 !== undefined) {
+    lines.push(
+      `  cert      SHA-256 ${info.certificateFingerprint256}`,
+      `  key pin   ${info.publicKeyPin} (curl --pinnedpubkey)`,
+    );
+  }
   return lines;
 }
 

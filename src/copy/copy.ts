@@ -254,6 +254,7 @@ async function transportOf(end: Endpoint): Promise<Transport | undefined> {
 export async function loadTransport(protocol: Protocol): Promise<Transport> {
   switch (protocol) {
     case 'http':
+    case 'https':
       return (await import('./transports/http.js')).httpTransport;
     case 'ftp':
       return (await import('./transports/ftp.js')).ftpTransport;

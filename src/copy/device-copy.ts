@@ -136,8 +136,9 @@ export function namedServer(
   });
   const reported = reportedPath(remotePath);
   const ours = testbed.isRunning(options.server);
+  const pin = url.entry.publicKeyPin;
   return {
-    remote: url,
+    remote: { ...url, publicKeyPin: typeof pin === 'string' ? pin : undefined },
     displayUrl: url.displayUrl,
     server: options.server,
     watch: ours
@@ -199,6 +200,7 @@ export function adHocSide(
     path: remotePath,
     username: info.username,
     password: info.password,
+    publicKeyPin: info.publicKeyPin,
   };
   const reported = reportedPath(remotePath);
   const port = info.port === STANDARD_PORTS[protocol] ? undefined : info.port;

@@ -76,6 +76,7 @@ export const STANDARD_PORTS: Readonly<Record<Protocol, number>> = {
   tftp: 69,
   ftp: 21,
   http: 80,
+  https: 443,
   scp: 22,
   sftp: 22,
 };
@@ -244,6 +245,7 @@ function checkCredentials(ref: ServerReference, username: string | undefined, pa
     case 'tftp':
       return;
     case 'http':
+    case 'https':
       // Either both (Basic auth) or neither (auth: false).
       if (username !== undefined && password === undefined) missing.push('password');
       if (username === undefined && password !== undefined) missing.push('username');

@@ -3,7 +3,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createTlsIdentity, describeCertificate } from '../../src/backends/ftp/certificate.js';
+import { createTlsIdentity, describeCertificate } from '../../src/backends/certificate.js';
 import { describeWith } from '../helpers/env.js';
 import { tmpDir } from '../helpers/tmp.js';
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import ssh2, { type ParsedKey, type ServerChannel } from 'ssh2';
 import { loadTransport } from '../../src/copy/copy.js';
 import { sshFingerprint } from '../../src/copy/ssh-connect.js';
-import type { ResolvedUrl } from '../../src/copy/url.js';
+import { type ResolvedUrl, STANDARD_PORTS } from '../../src/copy/url.js';
 import type { Protocol } from '../../src/transfer.js';
 import { abortSignalAfter } from '../../src/util/abort.js';
 
@@ -36,6 +36,8 @@ export interface SimOptions {
    * `publickey` with this public key (OpenSSH format).
    */
   login?: 'password' | 'keyboard-interactive' | { publicKey: string };
+  /** A certificate (PEM) the device trusts for https, as a trustpoint would hold it. */
+  trustedCertificate?: string;
 }
 
 export interface SimulatedDevice extends AsyncDisposable {
@@ -421,7 +423,7 @@ class Cli {
     remotePath: string,
     password: string,
   ): { -readonly [K in keyof ResolvedUrl]: ResolvedUrl[K] } {
-    const standard = { tftp: 69, ftp: 21, http: 80, scp: 22, sftp: 22 }[protocol];
+    const standard = STANDARD_PORTS[protocol];
     const port = url.port === '' ? standard : Number(url.port);
     const host = url.hostname.replace(/^\[|\]$/g, '');
     return {
@@ -435,7 +437,7 @@ class Cli {
       path: remotePath,
       username: url.username === '' ? undefined : decodeURIComponent(url.username),
       password: password === '' ? undefined : password,
-      entry: {},
+      entry: this.#s.trustedCertificate === undefined ? {} : { certificate: this.#s.trustedCertificate },
     };
   }
 }

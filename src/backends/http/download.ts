@@ -110,7 +110,7 @@ export async function serveDownload(
     return;
   }
   const transfer = ctx.transfers.begin({
-    protocol: 'http',
+    protocol: ctx.protocol,
     peer: peerOf(req),
     path: target.relative,
     direction: 'download',

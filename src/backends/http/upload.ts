@@ -80,7 +80,7 @@ async function receive(
     () => false,
   );
   const transfer = ctx.transfers.begin({
-    protocol: 'http',
+    protocol: ctx.protocol,
     peer: peerOf(req),
     path: target.relative,
     direction: 'upload',

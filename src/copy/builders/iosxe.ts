@@ -1,11 +1,11 @@
 /**
  * Cisco IOS-XE (and classic IOS): `copy <url> <device-path> [vrf <name>]`.
  *
- * Credentials go in the URL for ftp and http (IOS never prompts for them); scp and sftp carry
+ * Credentials go in the URL for ftp, http and https (IOS never prompts for them); scp and sftp carry
  * the user in the URL and answer the password prompt. The tftp client only uses port 69. A
  * command longer than 253 characters names only the destination folder and answers the file
  * name at the `Destination filename` prompt. Source interfaces: `ip tftp|ftp|ssh
- * source-interface`, `ip http client source-interface`.
+ * source-interface`, `ip http client source-interface` (http and https).
  * @module
  */
 
@@ -13,12 +13,19 @@ import { type CiscoSpec, ciscoBuilder, iosConfigMode } from './cisco.js';
 import { deviceUrl, GENERIC_PROMPT } from './common.js';
 import type { CopyCommandBuilder } from './types.js';
 
-const credentials = { tftp: 'none', ftp: 'url', http: 'url', scp: 'prompt', sftp: 'prompt' } as const;
+const credentials = {
+  tftp: 'none',
+  ftp: 'url',
+  http: 'url',
+  https: 'url',
+  scp: 'prompt',
+  sftp: 'prompt',
+} as const;
 
 /** @internal */
 export const iosxeSpec: CiscoSpec = {
   os: 'iosxe',
-  protocols: ['tftp', 'ftp', 'http', 'scp', 'sftp'],
+  protocols: ['tftp', 'ftp', 'http', 'https', 'scp', 'sftp'],
   maxCommandLength: 253,
   standardPortOnly: ['tftp'],
   defaultVrf: undefined,
@@ -33,6 +40,7 @@ export const iosxeSpec: CiscoSpec = {
     tftp: 'ip tftp source-interface',
     ftp: 'ip ftp source-interface',
     http: 'ip http client source-interface',
+    https: 'ip http client source-interface',
     scp: 'ip ssh source-interface',
     sftp: 'ip ssh source-interface',
   },

@@ -4,7 +4,7 @@
  *
  * XR prompts for FTP credentials even when the URL holds them and then builds a broken URL
  * (genielibs#152), so ftp, scp and sftp put only the user in the URL and answer the password
- * prompt; http carries the credentials in the URL. Configuration changes are committed.
+ * prompt; http and https carry the credentials in the URL. Configuration changes are committed.
  * @module
  */
 import { formatConcreteUrl, STANDARD_PORTS } from '../url.js';
@@ -12,12 +12,19 @@ import { type CiscoSpec, ciscoBuilder, iosConfigMode } from './cisco.js';
 import { deviceUrl, GENERIC_PROMPT } from './common.js';
 import type { CopyCommandBuilder } from './types.js';
 
-const credentials = { tftp: 'none', ftp: 'prompt', http: 'url', scp: 'prompt', sftp: 'prompt' } as const;
+const credentials = {
+  tftp: 'none',
+  ftp: 'prompt',
+  http: 'url',
+  https: 'url',
+  scp: 'prompt',
+  sftp: 'prompt',
+} as const;
 
 /** @internal */
 export const iosxrSpec: CiscoSpec = {
   os: 'iosxr',
-  protocols: ['tftp', 'ftp', 'http', 'scp', 'sftp'],
+  protocols: ['tftp', 'ftp', 'http', 'https', 'scp', 'sftp'],
   maxCommandLength: 1024,
   standardPortOnly: [],
   defaultVrf: undefined,
@@ -32,6 +39,7 @@ export const iosxrSpec: CiscoSpec = {
     tftp: 'tftp client source-interface',
     ftp: 'ftp client source-interface',
     http: 'http client source-interface ipv4',
+    https: 'http client source-interface ipv4',
     scp: 'ssh client source-interface',
     sftp: 'ssh client source-interface',
   },

@@ -4,7 +4,8 @@
  * decides.
  *
  * Clients per protocol (`options.client`): tftp `tftp` (default), `busybox`, `curl`;
- * http `curl` (default), `busybox` (wget, download only); ftp `curl` (default), `lftp`,
+ * http `curl` (default), `busybox` (wget, download only); https `curl` (with the server's
+ * public key pinned when the testbed entry has one); ftp `curl` (default), `lftp`,
  * `busybox` (ftpget/ftpput); scp and sftp `scp` (default; the password is answered at its
  * prompt), `sshpass`.
  * @module
@@ -29,10 +30,11 @@ import {
 } from './common.js';
 import type { CopyCommandBuilder, CopyPlan, CopyRequest, CredentialPolicy, RemoteFile } from './types.js';
 
-const PROTOCOLS: readonly Protocol[] = ['tftp', 'http', 'ftp', 'scp', 'sftp'];
+const PROTOCOLS: readonly Protocol[] = ['tftp', 'http', 'https', 'ftp', 'scp', 'sftp'];
 const CLIENTS: Readonly<Record<Protocol, readonly string[]>> = {
   tftp: ['tftp', 'busybox', 'curl'],
   http: ['curl', 'busybox'],
+  https: ['curl'],
   ftp: ['curl', 'lftp', 'busybox'],
   scp: ['scp', 'sshpass'],
   sftp: ['scp', 'sshpass'],
@@ -110,6 +112,7 @@ function words(request: CopyRequest, client: string, local: string): string[] {
       ];
     case 'tftp/curl':
     case 'http/curl':
+    case 'https/curl':
     case 'ftp/curl': {
       const auth = remote.protocol !== 'tftp' && remote.username !== undefined ? ['-u', remote.username] : [];
       const url = deviceUrl({ ...remote, username: undefined, password: undefined }, 'none');
@@ -120,6 +123,10 @@ function words(request: CopyRequest, client: string, local: string): string[] {
         '-g',
         ...(remote.protocol === 'tftp' ? [] : ['--fail']),
         ...(iface === undefined ? [] : ['--interface', iface]),
+        // A pinned key stands in for the certificate authority a self-signed certificate lacks.
+        ...(remote.protocol === 'https' && remote.publicKeyPin !== undefined
+          ? ['--insecure', '--pinnedpubkey', remote.publicKeyPin]
+          : []),
         ...auth,
         ...(!get && remote.protocol === 'ftp' ? ['--ftp-create-dirs'] : []),
         ...(get ? ['-o', local] : ['-T', local]),

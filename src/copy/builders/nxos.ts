@@ -3,7 +3,7 @@
  * defaulting to `management` (give `vrf: false` to leave it out).
  *
  * ftp, scp and sftp carry the user in the URL and answer the password prompt; scp and sftp
- * take a non-standard port as ` port <n>`; http carries the credentials in the URL. Options:
+ * take a non-standard port as ` port <n>`; http and https carry the credentials in the URL. Options:
  * `compact` and `useKstack` (booleans).
  * @module
  */
@@ -12,12 +12,19 @@ import { type CiscoSpec, ciscoBuilder, iosConfigMode } from './cisco.js';
 import { booleanOption, deviceUrl, GENERIC_PROMPT } from './common.js';
 import type { CopyCommandBuilder } from './types.js';
 
-const credentials = { tftp: 'none', ftp: 'prompt', http: 'url', scp: 'prompt', sftp: 'prompt' } as const;
+const credentials = {
+  tftp: 'none',
+  ftp: 'prompt',
+  http: 'url',
+  https: 'url',
+  scp: 'prompt',
+  sftp: 'prompt',
+} as const;
 
 /** @internal */
 export const nxosSpec: CiscoSpec = {
   os: 'nxos',
-  protocols: ['tftp', 'ftp', 'http', 'scp', 'sftp'],
+  protocols: ['tftp', 'ftp', 'http', 'https', 'scp', 'sftp'],
   maxCommandLength: 1024,
   standardPortOnly: [],
   defaultVrf: 'management',
@@ -32,6 +39,7 @@ export const nxosSpec: CiscoSpec = {
     tftp: 'ip tftp source-interface',
     ftp: 'ip ftp source-interface',
     http: 'ip http source-interface',
+    https: 'ip http source-interface',
     scp: 'ip ssh source-interface',
     sftp: 'ip ssh source-interface',
   },

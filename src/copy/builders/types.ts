@@ -31,6 +31,12 @@ export interface RemoteFile {
   readonly username?: string | undefined;
   /** Password on the server; undefined for tftp. Hidden in logs and results (see {@link CopyPlan.secrets}). */
   readonly password?: string | undefined;
+  /**
+   * https: the server's public key pin (`sha256//<base64>`, from the testbed entry). Clients that
+   * can check it (curl's `--pinnedpubkey`) trust exactly that key instead of a certificate
+   * authority, which is how a device reaches a server with a self-signed certificate.
+   */
+  readonly publicKeyPin?: string | undefined;
 }
 
 /** Everything a builder needs to write one copy command. */

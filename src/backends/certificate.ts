@@ -1,6 +1,7 @@
 /**
- * A self-signed X.509 certificate for explicit FTPS, made at start for the address devices use
- * (its subjectAltName), with a fresh key that dies with the server. Node can make keys and sign
+ * The certificate of FTPS and HTTPS: a self-signed X.509 certificate made at start for the
+ * address devices use (its subjectAltName), with a fresh key that dies with the server, or the
+ * user's own. Node can make keys and sign
  * but not build certificates, so the DER is written here: a small fixed structure that
  * `crypto.X509Certificate`, OpenSSL and GnuTLS parse (the tests check all three).
  * @internal
@@ -14,6 +15,63 @@ const generate = promisify(generateKeyPair);
 
 /** Key algorithm of a generated certificate. */
 export type CertificateKeyType = 'ecdsa-p256' | 'rsa-2048';
+
+/**
+ * The `tls` option of FTPS (`ftp.tls`) and HTTPS (`http.tls`): `true` or `{ keyType }` generates
+ * a key and a self-signed certificate for the advertised address at start (ECDSA P-256 unless
+ * `keyType: 'rsa-2048'`); `{ key, cert }` uses your own PEM pair.
+ */
+export type TlsOption =
+  | boolean
+  | {
+      /** Key algorithm of the generated certificate: `ecdsa-p256` (default) or `rsa-2048`. */
+      keyType?: CertificateKeyType;
+    }
+  | {
+      /** Your PEM private key, matching `cert`. */
+      key: string | Buffer;
+      /** Your PEM certificate; its fingerprint goes in the info and the testbed entry. */
+      cert: string | Buffer;
+    };
+
+/** Checks a {@link TlsOption}; `fail` throws with the option's name in front. @internal */
+export function checkTlsOption(value: unknown, fail: (message: string) => never): void {
+  if (typeof value === 'boolean') return;
+  if (typeof value !== 'object' || value === null) fail('tls must be a boolean or an object');
+  const o = value as Record<string, unknown>;
+  const given = 'cert' in o || 'key' in o;
+  if (given && !('cert' in o && 'key' in o)) fail('tls needs both key and cert');
+  if ('keyType' in o && !['ecdsa-p256', 'rsa-2048'].includes(String(o.keyType))) {
+    fail("tls.keyType must be 'ecdsa-p256' or 'rsa-2048'");
+  }
+}
+
+/**
+ * The identity a TLS server presents: the user's pair, or one made for the address devices use
+ * (and the bind address, when it is a literal). @internal
+ */
+export async function serverIdentity(
+  option: Exclude<TlsOption, false>,
+  addresses: { advertised: string; bind: string },
+): Promise<TlsIdentity> {
+  if (typeof option === 'object' && 'cert' in option) {
+    const key = option.key.toString();
+    const cert = option.cert.toString();
+    return { key, cert, ...describeCertificate(cert) };
+  }
+  const keyType = typeof option === 'object' ? option.keyType : undefined;
+  const names = [addresses.advertised, ...(net.isIP(addresses.bind) ? [addresses.bind] : [])];
+  return createTlsIdentity(names, keyType ? { keyType } : {});
+}
+
+/** What the info and the testbed entry say about a server's certificate. @internal */
+export function certificateFacts(identity: TlsIdentity) {
+  return {
+    certificate: identity.cert,
+    certificateFingerprint256: identity.fingerprint256,
+    publicKeyPin: identity.publicKeyPin,
+  };
+}
 
 /** A certificate and its key, PEM encoded, with the fingerprints devices pin. */
 export interface TlsIdentity {
