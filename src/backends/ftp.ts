@@ -7,7 +7,7 @@
  * @module
  */
 import { once } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import tls from 'node:tls';
 import { credentialsMatch } from '../credentials.js';
 import { FileServerError } from '../errors.js';

@@ -60,12 +60,7 @@ function readOptions(raw: Readonly<Record<string, unknown>>, secure: boolean): R
 const UPLOAD_METHODS = new Set(['PUT', 'POST']);
 const ALLOW = 'GET, HEAD, PUT, POST';
 
-async function handle(
-  ctx: BackendContext,
-  options: Resolved,
-  req: IncomingMessage,
-  res: ServerResponse,
-) {
+async function handle(ctx: BackendContext, options: Resolved, req: IncomingMessage, res: ServerResponse) {
   if (!authorize(req, res, ctx.credentials)) return;
   const target = requestPath(req, res);
   if (!target) return;
@@ -98,12 +93,7 @@ async function handle(
 }
 
 /** Answers `Expect: 100-continue` only after auth and the upload pre-checks pass. */
-function handleContinue(
-  ctx: BackendContext,
-  options: Resolved,
-  req: IncomingMessage,
-  res: ServerResponse,
-) {
+function handleContinue(ctx: BackendContext, options: Resolved, req: IncomingMessage, res: ServerResponse) {
   if (!authorize(req, res, ctx.credentials)) return;
   if (UPLOAD_METHODS.has(req.method ?? '')) {
     try {
