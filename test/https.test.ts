@@ -90,6 +90,23 @@ describe('HTTPS server', () => {
     expect(s.events).toHaveLength(2);
   });
 
+  it('copy() with an entry that has only the key pin (as the serve banner prints it) checks the key, then trusts that certificate', async () => {
+    await using s = await serve();
+    const { certificate: _pem, ...pinOnly } = s.testbed.servers.get('web')!;
+    const pinned = new Testbed();
+    pinned.servers.set('web', pinOnly);
+    const local = path.join(s.dir, 'got.txt');
+    await copy(pinned, 'https://web/hello.txt', local);
+    expect(await readFile(local, 'utf8')).toBe('hello over tls\n');
+    const other = await createTlsIdentity(['127.0.0.1']);
+    pinned.servers.set('web', { ...pinOnly, publicKeyPin: other.publicKeyPin });
+    await expect(copy(pinned, 'https://web/hello.txt', local)).rejects.toMatchObject({
+      code: 'ERR_TRANSFER_FAILED',
+      message: expect.stringContaining(`the server's key does not match the pin ${other.publicKeyPin}`),
+    });
+    expect(s.events.map((e) => e.ok)).toEqual([true]);
+  });
+
   it('serves your own key and certificate (RSA), and says so in the info', async () => {
     const own = await createTlsIdentity(['127.0.0.1'], { keyType: 'rsa-2048' });
     await using s = await serve({ http: { tls: { key: own.key, cert: own.cert } } });

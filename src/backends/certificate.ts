@@ -10,6 +10,7 @@
 import { createHash, generateKeyPair, randomBytes, sign, X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import { promisify } from 'node:util';
+import { publicKeyPin } from '../net/key-pin.js';
 
 const generate = promisify(generateKeyPair);
 
@@ -217,7 +218,7 @@ export async function createTlsIdentity(
     key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     cert,
     fingerprint256: new X509Certificate(cert).fingerprint256,
-    publicKeyPin: `sha256//${createHash('sha256').update(spki).digest('base64')}`,
+    publicKeyPin: publicKeyPin(spki),
   };
 }
 
@@ -226,9 +227,5 @@ export function describeCertificate(
   cert: string | Buffer,
 ): Pick<TlsIdentity, 'fingerprint256' | 'publicKeyPin'> {
   const x509 = new X509Certificate(cert);
-  const spki = x509.publicKey.export({ type: 'spki', format: 'der' });
-  return {
-    fingerprint256: x509.fingerprint256,
-    publicKeyPin: `sha256//${createHash('sha256').update(spki).digest('base64')}`,
-  };
+  return { fingerprint256: x509.fingerprint256, publicKeyPin: publicKeyPin(x509.publicKey) };
 }

@@ -106,6 +106,42 @@ describeWith({ tools: ['curl'] }, 'serve ftp', () => {
   });
 });
 
+describeWith({ tools: ['curl'] }, 'serve https', () => {
+  it('curl with the printed key pin downloads and uploads; the banner shows the certificate, the linux example pins the key', async () => {
+    await using dir = await tmpDir();
+    await writeFile(path.join(dir.path, 'cfg.txt'), 'hostname R1\n');
+    const cli = startCliText([
+      'serve',
+      'https',
+      dir.path,
+      '--address',
+      '127.0.0.1',
+      '--writable',
+      '--os',
+      'linux,iosxe',
+    ]);
+    await expect
+      .poll(() => cli.text(), { timeout: 15_000 })
+      .toContain('Transfers (Ctrl-C stops the server):');
+    const text = cli.text();
+    const fingerprint = /cert {6}SHA-256 ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})/.exec(text)?.[1];
+    const pin = /key pin {3}(sha256\/\/\S+) \(curl --pinnedpubkey\)/.exec(text)?.[1];
+    const port = /https:\/\/127\.0\.0\.1:(\d+)\//.exec(text)?.[1];
+    const user = /username {2}(\S+)/.exec(text)?.[1];
+    const password = /password {2}(\S+)/.exec(text)?.[1];
+    expect([fingerprint, pin, port, user, password].every(Boolean)).toBe(true);
+    expect(text).toContain(`--insecure --pinnedpubkey ${pin}`); // the linux example
+    expect(text).toMatch(/iosxe {2}copy https:\/\/\S+:\S+@127\.0\.0\.1:\d+\/cfg\.txt bootflash:cfg\.txt/);
+    const base = `https://127.0.0.1:${port}`;
+    const pinned = ['-sS', '--fail', '--insecure', '--pinnedpubkey', pin!, '-u', `${user}:${password}`];
+    const got = await run('curl', [...pinned, `${base}/cfg.txt`]);
+    expect(got.stdout).toBe('hostname R1\n');
+    await run('curl', [...pinned, '-T', path.join(dir.path, 'cfg.txt'), `${base}/up/cfg2.txt`]);
+    expect(await readFile(path.join(dir.path, 'up', 'cfg2.txt'), 'utf8')).toBe('hostname R1\n');
+    await expectCleanStop(cli);
+  });
+});
+
 describeWith({ tools: ['curl', 'sshpass', 'scp'] }, 'serve sftp and scp', () => {
   it('sftp: curl downloads; the entry carries the host key fingerprints', async () => {
     await using dir = await tmpDir();

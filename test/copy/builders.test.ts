@@ -284,6 +284,43 @@ describe('Linux', () => {
   });
 });
 
+describe('https', () => {
+  const pin = 'sha256//nz+1o17x3ILMmzxdH4NqprvIWrqxhcnhupzL2stTfPA=';
+  const secure = (port: number): RemoteFile => ({ ...remote('https', port), publicKeyPin: pin });
+
+  it('Cisco platforms copy https:// with the credentials in the URL, the port only when not 443', () => {
+    expect(build('iosxe', { remote: secure(443) }).command).toBe(
+      'copy https://tbuser:Pw-123@198.18.0.1/img/ios.bin bootflash:ios.bin',
+    );
+    expect(build('nxos', { remote: secure(8443), vrf: false }).command).toBe(
+      'copy https://tbuser:Pw-123@198.18.0.1:8443/img/ios.bin bootflash:ios.bin',
+    );
+    expect(build('iosxr', { remote: secure(443), deviceFile: 'harddisk:' }).command).toBe(
+      'copy https://tbuser:Pw-123@198.18.0.1/img/ios.bin harddisk:ios.bin',
+    );
+    expect(build('iosxe', { remote: secure(443), sourceInterface: 'Gi0/0' }).config).toEqual([
+      { line: 'ip http client source-interface Gi0/0', prefix: 'ip http client source-interface' },
+    ]);
+  });
+
+  it('Linux curl pins the server key when the entry publishes one, and verifies as usual when not', () => {
+    const pinned = build('linux', { remote: secure(8443), deviceFile: '/tmp/ios.bin' }).command;
+    expect(pinned).toContain(`curl -sS -g --fail --insecure --pinnedpubkey ${pin} -u tbuser -o`);
+    expect(pinned).toContain('https://198.18.0.1:8443/img/ios.bin');
+    const plain = build('linux', { remote: remote('https', 443), deviceFile: '/tmp/ios.bin' }).command;
+    expect(plain).not.toMatch(/--insecure|--pinnedpubkey/);
+    expect(() =>
+      build('linux', { remote: secure(443), deviceFile: '/tmp/x', options: { client: 'busybox' } }),
+    ).toThrow(/one of curl/);
+  });
+
+  it('Junos has no https client here: a typed refusal', () => {
+    expect(() => build('junos', { remote: secure(443), deviceFile: '/var/tmp/' })).toThrow(
+      expect.objectContaining({ code: 'ERR_UNSUPPORTED_PROTOCOL' }),
+    );
+  });
+});
+
 describe('the builder registry', () => {
   it('knows the platforms by os, refuses others by name, and takes new ones', () => {
     expect(copyBuilderFor('IOS').os).toBe('iosxe');

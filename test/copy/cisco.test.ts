@@ -92,6 +92,35 @@ describe('IOS-XE', () => {
     expect(sim.answers.filter((a) => a.prompt === 'overwrite').map((a) => a.answer)).toEqual(['\n']);
   });
 
+  it('copies over https once the device trusts the server certificate, and fails with a typed error before', async () => {
+    await using server = await FileServer.start({
+      protocol: 'https',
+      name: 'images',
+      testbed,
+      root: root.path,
+      via: device,
+    });
+    const untrusted = await copyToDevice(device, {
+      server: 'images',
+      file: 'ios.bin',
+      destination: 'bootflash:',
+    }).catch((e: unknown) => e);
+    expect(untrusted).toMatchObject({ code: 'ERR_DEVICE_COMMAND_FAILED' });
+    expect((untrusted as Error).message).toMatch(/%Error opening https:\/\//);
+    sim.trustpoints.push(server.info.certificate!);
+    const result = await copyToDevice(device, {
+      server: 'images',
+      file: 'ios.bin',
+      destination: 'bootflash:',
+    });
+    expect(result.command).toBe(
+      `copy https://${server.info.username}:***@${device.localAddress}:${server.port}/ios.bin bootflash:ios.bin`,
+    );
+    expect(result.confirmedBy).toBe('server');
+    expect(result.transfer).toMatchObject({ ok: true, protocol: 'https', bytes: image.length });
+    expect((await readFile(path.join(sim.flash, 'ios.bin'))).equals(image)).toBe(true);
+  });
+
   it('copies from the device: remote host and filename questions answered with their defaults', async () => {
     await writeFile(path.join(sim.flash, 'running.cfg'), image);
     await using _server = await FileServer.start({

@@ -68,6 +68,7 @@ describeWith({ tools: TOOLS, root: true }, 'copy with a Linux device in a namesp
     { serves: 'tftp', protocol: 'tftp', client: 'curl', upload: true },
     { serves: 'http', protocol: 'http', client: 'curl', upload: true },
     { serves: 'http', protocol: 'http', client: 'busybox', upload: false },
+    { serves: 'https', protocol: 'https', client: 'curl', upload: true },
     { serves: 'ftp', protocol: 'ftp', client: 'curl', upload: true },
     { serves: 'ftp', protocol: 'ftp', client: 'lftp', upload: true },
     { serves: 'ftp', protocol: 'ftp', client: 'busybox', upload: true },
@@ -122,7 +123,7 @@ describeWith({ tools: TOOLS, root: true }, 'copy with a Linux device in a namesp
     expect((await readFile(path.join(sshd.home, 'default.bin'))).equals(image)).toBe(true);
   });
 
-  for (const protocol of ['tftp', 'http', 'ftp', 'sftp'] as const) {
+  for (const protocol of ['tftp', 'http', 'https', 'ftp', 'sftp'] as const) {
     it(`${protocol} without a server: a temporary one on the connection's address, stopped afterwards`, async () => {
       const to = await copyToDevice(device, { protocol, file: imagePath, destination: `${sshd.home}/` });
       expect(to.url).toContain(host.hostAddress);

@@ -36,8 +36,6 @@ export interface SimOptions {
    * `publickey` with this public key (OpenSSH format).
    */
   login?: 'password' | 'keyboard-interactive' | { publicKey: string };
-  /** A certificate (PEM) the device trusts for https, as a trustpoint would hold it. */
-  trustedCertificate?: string;
 }
 
 export interface SimulatedDevice extends AsyncDisposable {
@@ -54,6 +52,8 @@ export interface SimulatedDevice extends AsyncDisposable {
   readonly answers: Array<{ prompt: string; answer: string }>;
   /** The running configuration (lines set in configuration mode). */
   readonly config: string[];
+  /** Certificates (PEM) https trusts, as trustpoints hold them (`crypto pki authenticate`). */
+  readonly trustpoints: string[];
   /** Ends every SSH connection (the listener stays), as a device reload would. */
   dropConnections(): void;
 }
@@ -66,6 +66,7 @@ export async function startSimulatedDevice(options: SimOptions): Promise<Simulat
   const commands: string[] = [];
   const answers: Array<{ prompt: string; answer: string }> = [];
   const config: string[] = [];
+  const trustpoints: string[] = [];
   const connections = new Set<{ end(): void }>();
   const server = new Server({ hostKeys: [hostKey.private] }, (client) => {
     connections.add(client);
@@ -99,7 +100,7 @@ export async function startSimulatedDevice(options: SimOptions): Promise<Simulat
       session.on('pty', (ok) => ok?.());
       session.on('shell', (acceptShell) => {
         const channel = acceptShell();
-        const cli = new Cli(channel, { ...options, flash, commands, answers, config });
+        const cli = new Cli(channel, { ...options, flash, commands, answers, config, trustpoints });
         cli.run().catch(() => channel.close());
       });
     });
@@ -117,6 +118,7 @@ export async function startSimulatedDevice(options: SimOptions): Promise<Simulat
     commands,
     answers,
     config,
+    trustpoints,
     dropConnections() {
       for (const c of connections) c.end();
     },
@@ -148,6 +150,7 @@ interface CliState extends SimOptions {
   commands: string[];
   answers: Array<{ prompt: string; answer: string }>;
   config: string[];
+  trustpoints: string[];
 }
 
 class Cli {
@@ -437,7 +440,8 @@ class Cli {
       path: remotePath,
       username: url.username === '' ? undefined : decodeURIComponent(url.username),
       password: password === '' ? undefined : password,
-      entry: this.#s.trustedCertificate === undefined ? {} : { certificate: this.#s.trustedCertificate },
+      // https trusts the trustpoints only, like a device: our transport takes them as its CA.
+      entry: this.#s.trustpoints.length === 0 ? {} : { certificate: this.#s.trustpoints.join('') },
     };
   }
 }

@@ -1,60 +1,94 @@
 /**
  * HTTP and HTTPS on node:http and node:https: GET streams into the sink, PUT streams the body
  * with its length; Basic auth in a header. HTTPS trusts the certificate the testbed entry
- * publishes (our servers' self-signed one) or, without one, the system's certificate
- * authorities; either way the certificate must name the address.
+ * publishes (our servers' self-signed one), or the one whose key matches the entry's key pin,
+ * or else the system's certificate authorities; the certificate must name the address.
  * @internal
  * @module
  */
+import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import tls from 'node:tls';
 import { FileServerError } from '../../errors.js';
+import { publicKeyPin } from '../../net/key-pin.js';
 import type { ResolvedUrl } from '../url.js';
 import { formatConcreteUrl } from '../url.js';
 import type { Transport } from './types.js';
 
-function requestOptions(target: ResolvedUrl, method: string, signal: AbortSignal | undefined) {
-  const headers: Record<string, string> = {};
-  if (target.username !== undefined && target.password !== undefined) {
-    headers.authorization = `Basic ${Buffer.from(`${target.username}:${target.password}`).toString('base64')}`;
+function failure(target: ResolvedUrl, action: string, why: string, cause?: unknown): FileServerError {
+  return new FileServerError(
+    'ERR_TRANSFER_FAILED',
+    `${target.protocol.toUpperCase()} ${action} ${target.displayUrl} failed: ${why}`,
+    cause === undefined ? {} : { cause },
+  );
+}
+
+/**
+ * The certificate to trust for an https target: the entry's own, or, when the entry carries only
+ * the key pin (a `serve` banner's entry leaves the PEM out), the one the server presents in a
+ * first handshake if its key matches the pin. The request then trusts exactly that certificate.
+ */
+async function trustedCertificate(
+  target: ResolvedUrl,
+  signal: AbortSignal | undefined,
+  action: string,
+): Promise<string | undefined> {
+  const { certificate, publicKeyPin: pin } = target.entry;
+  if (typeof certificate === 'string') return certificate;
+  if (typeof pin !== 'string') return undefined;
+  const socket = tls.connect({
+    host: target.host,
+    port: target.port,
+    rejectUnauthorized: false, // checked against the pin below, before anything is sent
+    ...(net.isIP(target.host) ? {} : { servername: target.host }),
+  });
+  try {
+    await once(socket, 'secureConnect', signal ? { signal } : {});
+  } catch (error) {
+    socket.destroy();
+    if ((error as Error).name === 'AbortError') throw signal?.reason ?? error;
+    throw failure(target, action, (error as Error).message, error);
   }
-  const certificate = target.entry.certificate;
-  return {
-    method,
-    headers,
-    signal,
-    agent: false as const, // one connection per copy, closed after it: nothing lingers
-    ...(target.protocol === 'https' && typeof certificate === 'string' ? { ca: certificate } : {}),
-  };
+  const presented = socket.getPeerX509Certificate();
+  socket.destroy();
+  if (!presented || publicKeyPin(presented.publicKey) !== pin) {
+    throw failure(target, action, `the server's key does not match the pin ${pin}`);
+  }
+  return presented.toString();
 }
 
 /** Sends a request and resolves with the response head; connection failures are typed. */
-function send(
+async function send(
   target: ResolvedUrl,
   method: string,
-  headers: Record<string, string>,
+  extraHeaders: Record<string, string>,
   signal: AbortSignal | undefined,
   action: string,
-): { request: http.ClientRequest; response: Promise<http.IncomingMessage> } {
-  const options = requestOptions(target, method, signal);
-  Object.assign(options.headers, headers);
+): Promise<{ request: http.ClientRequest; response: Promise<http.IncomingMessage> }> {
+  const headers = { ...extraHeaders };
+  if (target.username !== undefined && target.password !== undefined) {
+    headers.authorization = `Basic ${Buffer.from(`${target.username}:${target.password}`).toString('base64')}`;
+  }
+  const secure = target.protocol === 'https';
+  const ca = secure ? await trustedCertificate(target, signal, action) : undefined;
   const url = formatConcreteUrl(target.protocol, target.host, target.port, target.path);
-  const request = (target.protocol === 'https' ? https : http).request(url, options);
+  const request = (secure ? https : http).request(url, {
+    method,
+    headers,
+    signal,
+    agent: false, // one connection per copy, closed after it: nothing lingers
+    ...(ca === undefined ? {} : { ca }),
+  });
   const response = new Promise<http.IncomingMessage>((resolve, reject) => {
     request.once('response', resolve);
     // `on`, not `once`: a second error (a reset after a refusal) must not go unhandled.
     request.on('error', (error) => {
       if (error.name === 'AbortError') reject(signal?.reason ?? error);
-      else
-        reject(
-          new FileServerError(
-            'ERR_TRANSFER_FAILED',
-            `${target.protocol.toUpperCase()} ${action} ${target.displayUrl} failed: ${error.message}`,
-            { cause: error },
-          ),
-        );
+      else reject(failure(target, action, error.message, error));
     });
   });
   return { request, response };
@@ -90,7 +124,7 @@ async function fail(target: ResolvedUrl, response: http.IncomingMessage, action:
 /** @internal */
 export const httpTransport: Transport = {
   async download(target, sink: Writable, { signal, onSize }) {
-    const { request, response } = send(target, 'GET', {}, signal, 'download of');
+    const { request, response } = await send(target, 'GET', {}, signal, 'download of');
     request.end();
     const res = await response;
     if (res.statusCode !== 200) await fail(target, res, 'download of');
@@ -100,7 +134,7 @@ export const httpTransport: Transport = {
   },
   async upload(target, source: Readable, { size, signal, onWriteStart }) {
     onWriteStart();
-    const { request, response } = send(
+    const { request, response } = await send(
       target,
       'PUT',
       size === undefined ? {} : { 'content-length': String(size) },
