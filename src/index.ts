@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 
-export type { CertificateKeyType } from './backends/certificate.js';
+export type { CertificateKeyType, TlsOption } from './backends/certificate.js';
 export type { FtpBackendOptions } from './backends/ftp.js';
 export type { HttpBackendOptions } from './backends/http.js';
 export type { ScpInfoOptions } from './backends/scp-info.js';

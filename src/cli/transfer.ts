@@ -32,8 +32,8 @@ const OPTIONS: OptionSpec = {
 };
 
 const COMMON_HELP = `
-Servers are named by URL, proto://[user[:password]@]host[:port]/path (tftp, ftp, http, scp,
-sftp), or with --testbed FILE by name: proto://server-name/path, address, port and credentials
+Servers are named by URL, proto://[user[:password]@]host[:port]/path (tftp, ftp, http, https,
+scp, sftp), or with --testbed FILE by name: proto://server-name/path, address, port and credentials
 taken from the file (e.g. one written by \`up --output\`).
 
 Options:
@@ -41,7 +41,8 @@ Options:
   -u, --user NAME         username (overrides the URL and the testbed)
       --password TEXT     password (visible in ps: prefer --password-file)
       --password-file F   read the password from F
-      --fingerprint FP    scp/sftp: the server's host key, SHA256:... (else not checked)
+      --fingerprint FP    scp/sftp: the server's host key, SHA256:... (else not checked);
+                          https: its key pin, sha256//... (else the system's CAs decide)
       --verify            read the destination back and compare size and SHA-256
       --sha256 HEX        fail unless the data has this SHA-256
       --no-overwrite      refuse to replace an existing local file
@@ -133,10 +134,10 @@ function reference(url: string, values: Values, testbed: Testbed, byName: boolea
     const ref = parseServerReference(url);
     const entry = testbed.server(ref.server);
     // Credentials and fingerprint from the command line go into the entry the copy reads; a
-    // fingerprint given replaces the ones the entry lists.
-    const { hostKeyFingerprints: _listed, ...rest } = entry;
+    // fingerprint given replaces the host keys or certificate the entry lists.
+    const { hostKeyFingerprints: _listed, certificate: _pem, ...rest } = entry;
     testbed.servers.set(ref.server, {
-      ...(fingerprint === undefined ? entry : { ...rest, hostKeyFingerprint: fingerprint }),
+      ...(fingerprint === undefined ? entry : { ...rest, ...identity(ref.protocol, fingerprint) }),
       ...credentials,
     });
     return url;
@@ -168,10 +169,15 @@ function reference(url: string, values: Values, testbed: Testbed, byName: boolea
     ...(parsed.port === '' ? {} : { port: Number(parsed.port) }),
     ...(username === undefined ? {} : { username }),
     ...(password === undefined ? {} : { password }),
-    ...(fingerprint === undefined ? {} : { hostKeyFingerprint: fingerprint }),
+    ...(fingerprint === undefined ? {} : identity(protocol, fingerprint)),
   });
   // The URL's path is already percent-encoded; the reference decodes it again.
   return `${formatConcreteUrl(protocol, 'url', undefined, '')}${parsed.pathname.replace(/^\//, '')}`;
+}
+
+/** Where `--fingerprint` goes in an entry: the key pin for https, the host key for scp and sftp. */
+function identity(protocol: Protocol, fingerprint: string): Record<string, string> {
+  return protocol === 'https' ? { publicKeyPin: fingerprint } : { hostKeyFingerprint: fingerprint };
 }
 
 /** A local destination: a folder (existing, or written with a trailing slash) gets `name` inside. */

@@ -138,6 +138,18 @@ describeWith({ tools: ['curl'] }, 'serve https', () => {
     expect(got.stdout).toBe('hostname R1\n');
     await run('curl', [...pinned, '-T', path.join(dir.path, 'cfg.txt'), `${base}/up/cfg2.txt`]);
     expect(await readFile(path.join(dir.path, 'up', 'cfg2.txt'), 'utf8')).toBe('hostname R1\n');
+    // get: the printed pin is what --fingerprint takes; without it the self-signed certificate is refused.
+    const got2 = path.join(dir.path, 'got.txt');
+    const url = `https://${user}:${password}@127.0.0.1:${port}/cfg.txt`;
+    const refused = await runCli(['get', url, got2]);
+    expect([refused.code, refused.stderr]).toEqual([
+      expect.any(Number),
+      expect.stringContaining('self-signed certificate'),
+    ]);
+    expect(refused.code).not.toBe(0);
+    const viaPin = await runCli(['get', url, got2, '--fingerprint', pin!]);
+    expect([viaPin.code, viaPin.stderr]).toEqual([0, '']);
+    expect(await readFile(got2, 'utf8')).toBe('hostname R1\n');
     await expectCleanStop(cli);
   });
 });

@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import {
+  copy,
   FileServer,
   type FileServerInfo,
   isFileServerError,
@@ -159,4 +160,22 @@ it('http guide: upload, download a range, list', async () => {
   // #endregion http
   expect(range.status).toBe(206);
   expect(await readFile(path.join(server.info.root, 'configs/R1.cfg'), 'utf8')).toBe('hostname R1\n');
+});
+
+it('http guide: https with the certificate made at start', async () => {
+  await using dir = await tmpDir();
+  const image = path.join(dir.path, 'ios.bin');
+  await writeFile(image, 'image');
+  // #region https
+  const testbed = new Testbed();
+  await using server = await FileServer.start({ protocol: 'https', name: 'web', testbed, address: '127.0.0.1' });
+  const { url, certificateFingerprint256, publicKeyPin } = server.info;
+  console.log(url); // https://127.0.0.1:40443/
+  console.log(certificateFingerprint256); // 3A:1F:...:C2, as a device shows it for its trustpoint
+  console.log(`curl --insecure --pinnedpubkey ${publicKeyPin} ...`); // trusts exactly this key
+  // copy() trusts the certificate the testbed entry publishes, and nothing else.
+  await copy(testbed, image, 'https://web/images/ios.bin');
+  // #endregion https
+  expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
+  expect(await readFile(path.join(server.info.root, 'images/ios.bin'), 'utf8')).toBe('image');
 });
