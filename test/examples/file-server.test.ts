@@ -168,7 +168,12 @@ it('http guide: https with the certificate made at start', async () => {
   await writeFile(image, 'image');
   // #region https
   const testbed = new Testbed();
-  await using server = await FileServer.start({ protocol: 'https', name: 'web', testbed, address: '127.0.0.1' });
+  await using server = await FileServer.start({
+    protocol: 'https',
+    name: 'web',
+    testbed,
+    address: '127.0.0.1',
+  });
   const { url, certificateFingerprint256, publicKeyPin } = server.info;
   console.log(url); // https://127.0.0.1:40443/
   console.log(certificateFingerprint256); // 3A:1F:...:C2, as a device shows it for its trustpoint
