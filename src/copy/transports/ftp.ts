@@ -1,13 +1,16 @@
 /**
  * FTP with basic-ftp: SIZE for the total, RETR/STOR streamed, parent folders created on upload,
- * DELE to clean up a failed upload. Aborting closes the client.
+ * DELE to clean up a failed upload. Aborting closes the client. An entry of an FTPS server
+ * (`tls: 'explicit'`) gets `AUTH TLS` before the login, trusting what the entry says (trust.ts).
  * @internal
  * @module
  */
 import { addAbortListener } from 'node:events';
+import type { TLSSocket } from 'node:tls';
 import { Client, FTPError } from 'basic-ftp';
 import { FileServerError } from '../../errors.js';
 import type { ResolvedUrl } from '../url.js';
+import { certificateToTrust } from './trust.js';
 import type { Transport } from './types.js';
 
 const TIMEOUT_MS = 30_000;
@@ -20,13 +23,32 @@ async function withClient<T>(
 ): Promise<T> {
   signal.throwIfAborted();
   const client = new Client(TIMEOUT_MS);
-  const listener = addAbortListener(signal, () => client.close());
+  const probe = new Client(TIMEOUT_MS);
+  const listener = addAbortListener(signal, () => {
+    client.close();
+    probe.close();
+  });
   try {
+    const secure = target.entry.tls === 'explicit';
+    const ca = secure
+      ? await certificateToTrust(
+          target.entry,
+          async () => {
+            await probe.connect(target.host, target.port);
+            await probe.useTLS({ rejectUnauthorized: false }); // checked against the pin, then closed
+            return (probe.ftp.socket as TLSSocket).getPeerX509Certificate();
+          },
+          (why) =>
+            new FileServerError('ERR_TRANSFER_FAILED', `FTP ${action} ${target.displayUrl} failed: ${why}`),
+        )
+      : undefined;
+    probe.close();
     await client.access({
       host: target.host,
       port: target.port,
       user: target.username ?? 'anonymous',
       password: target.password ?? '',
+      ...(secure ? { secure: true, secureOptions: ca === undefined ? {} : { ca } } : {}),
     });
     return await body(client);
   } catch (error) {
@@ -35,6 +57,7 @@ async function withClient<T>(
   } finally {
     listener[Symbol.dispose]();
     client.close();
+    probe.close();
   }
 }
 

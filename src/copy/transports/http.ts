@@ -1,8 +1,6 @@
 /**
  * HTTP and HTTPS on node:http and node:https: GET streams into the sink, PUT streams the body
- * with its length; Basic auth in a header. HTTPS trusts the certificate the testbed entry
- * publishes (our servers' self-signed one), or the one whose key matches the entry's key pin,
- * or else the system's certificate authorities; the certificate must name the address.
+ * with its length; Basic auth in a header. HTTPS trusts what the entry says (see trust.ts).
  * @internal
  * @module
  */
@@ -14,9 +12,9 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tls from 'node:tls';
 import { FileServerError } from '../../errors.js';
-import { publicKeyPin } from '../../net/key-pin.js';
 import type { ResolvedUrl } from '../url.js';
 import { formatConcreteUrl } from '../url.js';
+import { certificateToTrust } from './trust.js';
 import type { Transport } from './types.js';
 
 function failure(target: ResolvedUrl, action: string, why: string, cause?: unknown): FileServerError {
@@ -27,38 +25,23 @@ function failure(target: ResolvedUrl, action: string, why: string, cause?: unkno
   );
 }
 
-/**
- * The certificate to trust for an https target: the entry's own, or, when the entry carries only
- * the key pin (a `serve` banner's entry leaves the PEM out), the one the server presents in a
- * first handshake if its key matches the pin. The request then trusts exactly that certificate.
- */
-async function trustedCertificate(
-  target: ResolvedUrl,
-  signal: AbortSignal | undefined,
-  action: string,
-): Promise<string | undefined> {
-  const { certificate, publicKeyPin: pin } = target.entry;
-  if (typeof certificate === 'string') return certificate;
-  if (typeof pin !== 'string') return undefined;
+/** The certificate the server presents, unverified (the caller checks it against a pin). */
+async function presentedCertificate(target: ResolvedUrl, signal: AbortSignal | undefined, action: string) {
   const socket = tls.connect({
     host: target.host,
     port: target.port,
-    rejectUnauthorized: false, // checked against the pin below, before anything is sent
+    rejectUnauthorized: false,
     ...(net.isIP(target.host) ? {} : { servername: target.host }),
   });
   try {
     await once(socket, 'secureConnect', signal ? { signal } : {});
+    return socket.getPeerX509Certificate();
   } catch (error) {
-    socket.destroy();
     if ((error as Error).name === 'AbortError') throw signal?.reason ?? error;
     throw failure(target, action, (error as Error).message, error);
+  } finally {
+    socket.destroy();
   }
-  const presented = socket.getPeerX509Certificate();
-  socket.destroy();
-  if (!presented || publicKeyPin(presented.publicKey) !== pin) {
-    throw failure(target, action, `the server's key does not match the pin ${pin}`);
-  }
-  return presented.toString();
 }
 
 /** Sends a request and resolves with the response head; connection failures are typed. */
@@ -74,7 +57,13 @@ async function send(
     headers.authorization = `Basic ${Buffer.from(`${target.username}:${target.password}`).toString('base64')}`;
   }
   const secure = target.protocol === 'https';
-  const ca = secure ? await trustedCertificate(target, signal, action) : undefined;
+  const ca = secure
+    ? await certificateToTrust(
+        target.entry,
+        () => presentedCertificate(target, signal, action),
+        (why) => failure(target, action, why),
+      )
+    : undefined;
   const url = formatConcreteUrl(target.protocol, target.host, target.port, target.path);
   const request = (secure ? https : http).request(url, {
     method,
