@@ -5,6 +5,7 @@
  * @module
  */
 import { readdirSync } from 'node:fs';
+import { ftpTlsOf } from '../copy/builders/common.js';
 import { copyBuilderFor } from '../copy/builders/index.js';
 import type { RemoteFile } from '../copy/builders/types.js';
 import type { FileServerInfo } from '../file-server.js';
@@ -49,6 +50,7 @@ export function deviceCommands(info: FileServerInfo, oses: readonly string[], fi
     username: info.username,
     password: info.password,
     publicKeyPin: info.publicKeyPin,
+    ftpTls: ftpTlsOf(info),
   };
   const width = Math.max(...oses.map((os) => os.length));
   const lines: string[] = [];

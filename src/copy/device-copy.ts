@@ -11,7 +11,7 @@ import { FileServer, type FileServerOptions } from '../file-server.js';
 import { channels, log } from '../log.js';
 import type { Testbed } from '../testbed/testbed.js';
 import type { Protocol, TransferDirection, TransferEvent } from '../transfer.js';
-import { reportedPath } from './builders/common.js';
+import { ftpTlsOf, reportedPath } from './builders/common.js';
 import type {
   ConfigLine,
   ConfigMode,
@@ -138,7 +138,7 @@ export function namedServer(
   const ours = testbed.isRunning(options.server);
   const pin = url.entry.publicKeyPin;
   return {
-    remote: { ...url, publicKeyPin: typeof pin === 'string' ? pin : undefined },
+    remote: { ...url, publicKeyPin: typeof pin === 'string' ? pin : undefined, ftpTls: ftpTlsOf(url.entry) },
     displayUrl: url.displayUrl,
     server: options.server,
     watch: ours
@@ -201,6 +201,7 @@ export function adHocSide(
     username: info.username,
     password: info.password,
     publicKeyPin: info.publicKeyPin,
+    ftpTls: ftpTlsOf(info),
   };
   const reported = reportedPath(remotePath);
   const port = info.port === STANDARD_PORTS[protocol] ? undefined : info.port;

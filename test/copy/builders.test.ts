@@ -314,6 +314,34 @@ describe('https', () => {
     ).toThrow(/one of curl/);
   });
 
+  it('FTPS: Linux curl takes TLS (--ssl-reqd) with the key pinned; clients without TLS are refused when the server requires it', () => {
+    const ftps = (ftpTls: 'required' | 'optional'): RemoteFile => ({
+      ...remote('ftp', 2121),
+      publicKeyPin: pin,
+      ftpTls,
+    });
+    expect(build('linux', { remote: ftps('required'), deviceFile: '/tmp/x.bin' }).command).toContain(
+      `curl -sS -g --fail --ssl-reqd --insecure --pinnedpubkey ${pin} -u tbuser -o /tmp/x.bin.tbfs-part ftp://198.18.0.1:2121/img/ios.bin`,
+    );
+    for (const client of ['lftp', 'busybox']) {
+      expect(() =>
+        build('linux', { remote: ftps('required'), deviceFile: '/tmp/x', options: { client } }),
+      ).toThrow(`The linux FTP client ${client} cannot do TLS, which the server requires`);
+    }
+    for (const os of ['iosxe', 'nxos', 'iosxr', 'junos']) {
+      expect(() => build(os, { remote: ftps('required'), deviceFile: 'bootflash:' })).toThrow(
+        expect.objectContaining({
+          code: 'ERR_UNSUPPORTED_PROTOCOL',
+          message: expect.stringContaining(`The ${os} FTP client cannot do TLS`),
+        }),
+      );
+    }
+    // TLS offered, not required: the device's plain client is let in.
+    expect(build('iosxe', { remote: ftps('optional') }).command).toBe(
+      'copy ftp://tbuser:Pw-123@198.18.0.1:2121/img/ios.bin bootflash:ios.bin',
+    );
+  });
+
   it('Junos has no https client here: a typed refusal', () => {
     expect(() => build('junos', { remote: secure(443), deviceFile: '/var/tmp/' })).toThrow(
       expect.objectContaining({ code: 'ERR_UNSUPPORTED_PROTOCOL' }),

@@ -115,6 +115,42 @@ describeWith({ tools: TOOLS, root: true }, 'copy with a Linux device in a namesp
     });
   }
 
+  it('ftp with curl to an FTPS server that requires TLS: --ssl-reqd with the key pinned, both ways', async () => {
+    await using root = await tmpDir();
+    await writeFile(path.join(root.path, 'image.bin'), image);
+    await using server = await FileServer.start({
+      protocol: 'ftp',
+      name: 'lab',
+      testbed,
+      root: root.path,
+      via: device,
+      ftp: { tls: true },
+    });
+    const to = await copyToDevice(device, {
+      server: 'lab',
+      file: 'image.bin',
+      destination: `${sshd.home}/ftps.bin`,
+    });
+    expect(to.command).toContain(`--ssl-reqd --insecure --pinnedpubkey ${server.info.publicKeyPin}`);
+    expect(to.transfer).toMatchObject({ ok: true, bytes: image.length, direction: 'download' });
+    expect((await readFile(path.join(sshd.home, 'ftps.bin'))).equals(image)).toBe(true);
+    const from = await copyFromDevice(device, {
+      server: 'lab',
+      source: `${sshd.home}/ftps.bin`,
+      file: 'back/ftps.bin',
+    });
+    expect(from.transfer).toMatchObject({ ok: true, bytes: image.length, direction: 'upload' });
+    expect((await readFile(path.join(root.path, 'back', 'ftps.bin'))).equals(image)).toBe(true);
+    await expect(
+      copyToDevice(device, {
+        server: 'lab',
+        file: 'image.bin',
+        destination: `${sshd.home}/x.bin`,
+        osOptions: { client: 'lftp' },
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_PROTOCOL' });
+  });
+
   it('without a server or protocol: a temporary scp server, the password answered at the prompt', async () => {
     const to = await copyToDevice(device, { file: imagePath, destination: `${sshd.home}/default.bin` });
     expect(to.url).toMatch(new RegExp(`^scp://${host.hostAddress.replace(/\./g, '\\.')}:\\d+/image\\.bin$`));

@@ -9,6 +9,7 @@ import type { Protocol } from '../../transfer.js';
 import type { DialogStep } from '../device.js';
 import {
   assertLength,
+  assertPlainFtpAccepted,
   assertProtocol,
   assertStandardPort,
   COPY_TIMEOUT_MS,
@@ -148,6 +149,7 @@ export function ciscoBuilder(spec: CiscoSpec): CopyCommandBuilder {
     build(request: CopyRequest): CopyPlan {
       const { remote, direction } = request;
       assertProtocol(os, spec.protocols, remote.protocol);
+      assertPlainFtpAccepted(os, remote);
       assertStandardPort(os, spec.standardPortOnly, remote);
       token('device path', request.deviceFile);
       const vrf =

@@ -148,6 +148,23 @@ export function assertProtocol(os: string, protocols: readonly Protocol[], proto
   }
 }
 
+/** Refuses an FTP client without TLS when the server requires TLS (FTPS). */
+export function assertPlainFtpAccepted(os: string, remote: RemoteFile, client?: string): void {
+  if (remote.protocol === 'ftp' && remote.ftpTls === 'required') {
+    throw new FileServerError(
+      'ERR_UNSUPPORTED_PROTOCOL',
+      `The ${os} FTP client${client === undefined ? '' : ` ${client}`} cannot do TLS, which the server requires (ftp.requireTls: false lets plain FTP in${client === undefined ? '' : '; the curl client does TLS'})`,
+      { details: { os, protocol: 'ftp', ...(client === undefined ? {} : { client }) } },
+    );
+  }
+}
+
+/** The entry's FTPS facts, as {@link RemoteFile.ftpTls} has them. */
+export function ftpTlsOf(entry: Readonly<Record<string, unknown>>): RemoteFile['ftpTls'] {
+  if (entry.tls !== 'explicit') return undefined;
+  return entry.requireTls === false ? 'optional' : 'required';
+}
+
 /** Throws ERR_INVALID_OPTIONS when `command` is longer than the CLI accepts. */
 export function assertLength(os: string, command: string, max: number, secrets: readonly string[]): void {
   if (command.length > max) {

@@ -10,6 +10,7 @@ import { FileServerError } from '../../errors.js';
 import type { Protocol } from '../../transfer.js';
 import {
   assertLength,
+  assertPlainFtpAccepted,
   assertProtocol,
   COPY_TIMEOUT_MS,
   deviceTarget,
@@ -48,6 +49,7 @@ export const junosBuilder: CopyCommandBuilder = {
   build(request: CopyRequest): CopyPlan {
     const { remote, direction } = request;
     assertProtocol('junos', PROTOCOLS, remote.protocol);
+    assertPlainFtpAccepted('junos', remote);
     if (request.sourceInterface !== undefined) {
       throw new FileServerError(
         'ERR_INVALID_OPTIONS',

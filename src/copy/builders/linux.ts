@@ -5,7 +5,7 @@
  *
  * Clients per protocol (`options.client`): tftp `tftp` (default), `busybox`, `curl`;
  * http `curl` (default), `busybox` (wget, download only); https `curl` (with the server's
- * public key pinned when the testbed entry has one); ftp `curl` (default), `lftp`,
+ * public key pinned when the testbed entry has one); ftp (FTPS too, with curl only) `curl` (default), `lftp`,
  * `busybox` (ftpget/ftpput); scp and sftp `scp` (default; the password is answered at its
  * prompt), `sshpass`.
  * @module
@@ -16,6 +16,7 @@ import type { Dialog } from '../device.js';
 import { STANDARD_PORTS } from '../url.js';
 import {
   assertLength,
+  assertPlainFtpAccepted,
   assertProtocol,
   COPY_TIMEOUT_MS,
   copyFailed,
@@ -98,6 +99,7 @@ function words(request: CopyRequest, client: string, local: string): string[] {
       return ['busybox', 'wget', '-q', '-O', local, deviceUrl(remote, 'url')];
     case 'ftp/busybox':
       needsNoInterface();
+      assertPlainFtpAccepted('linux', remote, 'busybox');
       return [
         'busybox',
         get ? 'ftpget' : 'ftpput',
@@ -123,8 +125,10 @@ function words(request: CopyRequest, client: string, local: string): string[] {
         '-g',
         ...(remote.protocol === 'tftp' ? [] : ['--fail']),
         ...(iface === undefined ? [] : ['--interface', iface]),
+        // FTPS: TLS before the login, whatever the server would accept.
+        ...(remote.protocol === 'ftp' && remote.ftpTls !== undefined ? ['--ssl-reqd'] : []),
         // A pinned key stands in for the certificate authority a self-signed certificate lacks.
-        ...(remote.protocol === 'https' && remote.publicKeyPin !== undefined
+        ...((remote.protocol === 'https' || remote.ftpTls !== undefined) && remote.publicKeyPin !== undefined
           ? ['--insecure', '--pinnedpubkey', remote.publicKeyPin]
           : []),
         ...auth,
@@ -135,6 +139,7 @@ function words(request: CopyRequest, client: string, local: string): string[] {
     }
     case 'ftp/lftp': {
       needsNoInterface();
+      assertPlainFtpAccepted('linux', remote, 'lftp');
       const script = [
         'set net:max-retries 2',
         'set net:reconnect-interval-base 1',

@@ -37,6 +37,12 @@ export interface RemoteFile {
    * authority, which is how a device reaches a server with a self-signed certificate.
    */
   readonly publicKeyPin?: string | undefined;
+  /**
+   * ftp: the server speaks explicit TLS (FTPS), `required` when it refuses a login without it
+   * (from the entry's `tls` and `requireTls`). Clients that can do TLS use it; the others are
+   * refused with ERR_UNSUPPORTED_PROTOCOL when it is required.
+   */
+  readonly ftpTls?: 'required' | 'optional' | undefined;
 }
 
 /** Everything a builder needs to write one copy command. */
