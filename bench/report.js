@@ -23,7 +23,7 @@ export function bars(results) {
   const add = (section, label, value) => {
     if (Number.isFinite(value) && value > 0) out.push({ section, label, value });
   };
-  for (const r of byTable(rowsOf(results, 'transfer'), 'HTTP and FTP')) {
+  for (const r of byTable(rowsOf(results, 'transfer'), 'HTTP, HTTPS and FTP')) {
     add('Throughput', `${r.protocol.toUpperCase()} ${r.operation} vs ${r.peer} (MB/s)`, r['MB/s ratio']);
   }
   for (const r of byTable(rowsOf(results, 'copy'), 'copy()')) {
@@ -69,7 +69,7 @@ export function bars(results) {
       );
     }
   }
-  for (const r of byTable(rowsOf(results, 'transfer'), 'HTTP and FTP')) {
+  for (const r of byTable(rowsOf(results, 'transfer'), 'HTTP, HTTPS and FTP')) {
     add(
       'Server CPU per byte moved',
       `${r.protocol.toUpperCase()} ${r.operation} vs ${r.peer}`,

@@ -13,6 +13,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { createTlsIdentity } from '../../dist/backends/certificate.js';
 import {
   accountCpu,
   freePort,
@@ -35,6 +36,7 @@ export const PASSWORD = 'bench-Pw-2718';
 /** Which peer serves each protocol, when installed. */
 export const PEERS = {
   http: { name: 'nginx', available: () => has('nginx') },
+  https: { name: 'nginx', available: () => has('nginx') },
   ftp: { name: 'vsftpd', available: () => has('/usr/sbin/vsftpd') && isRoot },
   sftp: { name: 'OpenSSH sshd', available: () => has('/usr/sbin/sshd') && has('ssh-keygen') && isRoot },
   tftp: { name: 'tftpd-hpa', available: () => has('in.tftpd') },
@@ -85,11 +87,22 @@ export async function startOurs(protocol, root) {
   return serverHandle(child, port, readyMs, async () => {});
 }
 
-/** nginx with a generated configuration: one worker, Basic auth, PUT through the DAV module. */
-export async function startNginx(root) {
+/**
+ * nginx with a generated configuration: one worker, Basic auth, PUT through the DAV module;
+ * with `tls`, HTTPS with the kind of certificate ours makes (ECDSA P-256, made the same way).
+ */
+export async function startNginx(root, { tls = false } = {}) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tbfs-bench-nginx-'));
   const port = await freePort();
   await writeFile(path.join(dir, 'htpasswd'), `${USER}:{PLAIN}${PASSWORD}\n`);
+  if (tls) {
+    const identity = await createTlsIdentity(['127.0.0.1']);
+    await writeFile(path.join(dir, 'cert.pem'), identity.cert);
+    await writeFile(path.join(dir, 'key.pem'), identity.key, { mode: 0o600 });
+  }
+  const ssl = tls
+    ? ` ssl;\n    ssl_certificate ${dir}/cert.pem;\n    ssl_certificate_key ${dir}/key.pem`
+    : '';
   const temp = (name) => `${name}_temp_path ${path.join(dir, name)};`;
   await writeFile(
     path.join(dir, 'nginx.conf'),
@@ -106,7 +119,7 @@ http {
   default_type application/octet-stream;
   ${temp('client_body')} ${temp('proxy')} ${temp('fastcgi')} ${temp('uwsgi')} ${temp('scgi')}
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${ssl};
     root ${root};
     auth_basic bench;
     auth_basic_user_file ${dir}/htpasswd;
@@ -255,5 +268,6 @@ export async function startAtftpd(root) {
 
 /** The peer server of `protocol`. */
 export function startPeer(protocol, root) {
+  if (protocol === 'https') return startNginx(root, { tls: true });
   return { http: startNginx, ftp: startVsftpd, sftp: startSshd, tftp: startTftpdHpa }[protocol](root);
 }

@@ -31,6 +31,19 @@ import type {
   SessionProfile,
 } from './types.js';
 
+/**
+ * Where Cisco CLIs take credentials: http and https in the URL; ftp, scp and sftp with the user
+ * in the URL and the password at the prompt (IOS-XE differs for ftp: it never prompts).
+ * @internal
+ */
+export const CISCO_CREDENTIALS = {
+  tftp: 'none',
+  ftp: 'prompt',
+  http: 'url',
+  https: 'url',
+  scp: 'prompt',
+  sftp: 'prompt',
+} as const;
 /** The parts of a copy command a platform assembles. @internal */
 export interface CommandParts {
   readonly request: CopyRequest;

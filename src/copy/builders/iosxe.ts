@@ -9,18 +9,11 @@
  * @module
  */
 
-import { type CiscoSpec, ciscoBuilder, iosConfigMode } from './cisco.js';
+import { CISCO_CREDENTIALS, type CiscoSpec, ciscoBuilder, iosConfigMode } from './cisco.js';
 import { deviceUrl, GENERIC_PROMPT } from './common.js';
 import type { CopyCommandBuilder } from './types.js';
 
-const credentials = {
-  tftp: 'none',
-  ftp: 'url',
-  http: 'url',
-  https: 'url',
-  scp: 'prompt',
-  sftp: 'prompt',
-} as const;
+const credentials = { ...CISCO_CREDENTIALS, ftp: 'url' } as const;
 
 /** @internal */
 export const iosxeSpec: CiscoSpec = {

@@ -8,18 +8,11 @@
  * @module
  */
 import { STANDARD_PORTS } from '../url.js';
-import { type CiscoSpec, ciscoBuilder, iosConfigMode } from './cisco.js';
+import { CISCO_CREDENTIALS, type CiscoSpec, ciscoBuilder, iosConfigMode } from './cisco.js';
 import { booleanOption, deviceUrl, GENERIC_PROMPT } from './common.js';
 import type { CopyCommandBuilder } from './types.js';
 
-const credentials = {
-  tftp: 'none',
-  ftp: 'prompt',
-  http: 'url',
-  https: 'url',
-  scp: 'prompt',
-  sftp: 'prompt',
-} as const;
+const credentials = CISCO_CREDENTIALS;
 
 /** @internal */
 export const nxosSpec: CiscoSpec = {
