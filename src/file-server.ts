@@ -25,13 +25,13 @@ import {
 } from './net/reachable-address.js';
 import { formatUrl } from './net/url.js';
 import type { ServerEntry, Testbed } from './testbed/testbed.js';
-import { PROTOCOLS, type Protocol, type TransferEvent, TransferTracker } from './transfer.js';
+import { PROTOCOLS, type Protocol, STANDARD_PORTS, type TransferEvent, TransferTracker } from './transfer.js';
 import { abortSignalAfter, raceSignal } from './util/abort.js';
 import { Teardown } from './util/teardown.js';
 
 /** Everything a {@link FileServer} can be told. Only `protocol` is required. */
 export interface FileServerOptions extends AddressOptions {
-  /** `tftp`, `ftp`, `http`, `scp` (information only unless `embedded`) or `sftp`. */
+  /** `tftp`, `ftp`, `http`, `https`, `scp` (information only unless `embedded`) or `sftp`. */
   protocol: Protocol;
   /** Name in the testbed; required when `testbed` is given. */
   name?: string;
@@ -53,7 +53,7 @@ export interface FileServerOptions extends AddressOptions {
   /**
    * Port to listen on. Default: a free port the kernel picks. A number: exactly that port, or a
    * typed error (ERR_ADDRESS_IN_USE, ERR_PERMISSION_DENIED). `'standard'`: the protocol's
-   * well-known port (69, 21, 80, 22) if it can be bound, else a free one.
+   * well-known port ({@link STANDARD_PORTS}: 69, 21, 80, 443, 22) if it can be bound, else a free one.
    */
   port?: number | 'standard';
   /**
@@ -82,7 +82,7 @@ export interface FileServerOptions extends AddressOptions {
   tftp?: TftpBackendOptions;
   /** FTP options (passive ports, TLS, ...). */
   ftp?: FtpBackendOptions;
-  /** HTTP options (timeouts, listings, ...). */
+  /** HTTP and HTTPS options (timeouts, listings, the HTTPS certificate, ...). */
   http?: HttpBackendOptions;
   /** Embedded SSH (scp/sftp) options (host keys, ...). */
   ssh?: SshBackendOptions;
@@ -346,7 +346,7 @@ export class FileServer extends EventEmitter<FileServerEvents> implements AsyncD
   ): Promise<RunningBackend> {
     const o = this.#options;
     const policy = o.port ?? 0;
-    const ports = policy === 'standard' ? [backend.standardPort, 0] : [policy];
+    const ports = policy === 'standard' ? [STANDARD_PORTS[o.protocol], 0] : [policy];
     for (const [i, port] of ports.entries()) {
       try {
         signal.throwIfAborted();

@@ -53,7 +53,6 @@ export {
   resolveReference,
   resolveUrl,
   type ServerReference,
-  STANDARD_PORTS,
 } from './copy/url.js';
 export { type Credentials, generateCredentials } from './credentials.js';
 export {
@@ -139,6 +138,7 @@ export {
   type Peer,
   PROTOCOLS,
   type Protocol,
+  STANDARD_PORTS,
   type TransferDirection,
   type TransferEvent,
   type TransferStart,

@@ -12,6 +12,16 @@ export type Protocol = 'tftp' | 'ftp' | 'http' | 'https' | 'scp' | 'sftp';
 /** The protocols, in documentation order. */
 export const PROTOCOLS: readonly Protocol[] = ['tftp', 'ftp', 'http', 'https', 'scp', 'sftp'];
 
+/** The well-known port of each protocol (what `port: 'standard'` binds, and URLs leave out). */
+export const STANDARD_PORTS: Readonly<Record<Protocol, number>> = {
+  tftp: 69,
+  ftp: 21,
+  http: 80,
+  https: 443,
+  scp: 22,
+  sftp: 22,
+};
+
 /**
  * `download`: the file went from the server to the peer (a device fetching an image).
  * `upload`: the file went from the peer to the server (a device pushing a config or core file).

@@ -13,7 +13,7 @@ import { copy } from '../src/copy/copy.js';
 import { FileServer, type FileServerOptions } from '../src/file-server.js';
 import { Testbed } from '../src/testbed/testbed.js';
 import type { TransferEvent } from '../src/transfer.js';
-import { describeWith } from './helpers/env.js';
+import { describeWith, isRoot } from './helpers/env.js';
 import { curl } from './helpers/http.js';
 import { tmpDir } from './helpers/tmp.js';
 
@@ -116,6 +116,17 @@ describe('HTTPS server', () => {
     await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
     expect(socket.getPeerCertificate().fingerprint256).toBe(own.fingerprint256);
     socket.destroy();
+  });
+
+  it("port: 'standard' binds 443", async () => {
+    // 127.0.0.78 is this test's alone, so port 443 on it is free unless this test holds it.
+    await using server = await FileServer.start({
+      protocol: 'https',
+      port: 'standard',
+      address: '127.0.0.78',
+    });
+    if (isRoot) expect(server.port).toBe(443);
+    else expect(server.port).toBeGreaterThan(1023); // unprivileged: the fallback
   });
 
   it('refuses tls options that do not fit, naming them', async () => {

@@ -54,8 +54,6 @@ export interface RunningBackend {
 
 /** One protocol implementation. @internal */
 export interface Backend {
-  /** The port used by `port: 'standard'` (69, 21, 80, 22). */
-  readonly standardPort: number;
   /** Whether start() binds anything (false for information-only SCP). */
   readonly listens: boolean;
   start(context: BackendContext): Promise<RunningBackend>;

@@ -109,7 +109,6 @@ function readOptions(raw: Readonly<Record<string, unknown>>): Resolved {
 
 /** @internal */
 export const ftpBackend: Backend = {
-  standardPort: 21,
   listens: true,
   async start(ctx: BackendContext): Promise<RunningBackend> {
     const o = readOptions(ctx.options);

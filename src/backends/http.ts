@@ -121,7 +121,6 @@ function listen(server: Server, ctx: BackendContext): Promise<void> {
 
 /** @internal */
 export const httpBackend: Backend = {
-  standardPort: 80,
   listens: true,
   async start(ctx: BackendContext): Promise<RunningBackend> {
     const options = readOptions(ctx.options, ctx.protocol === 'https');

@@ -55,7 +55,6 @@ function sshIdentification(
 
 /** @internal */
 export const scpInfoBackend: Backend = {
-  standardPort: 22,
   listens: false,
   async start(ctx: BackendContext): Promise<RunningBackend> {
     const o = ctx.options as ScpInfoOptions;

@@ -167,7 +167,6 @@ function serveConnection(client: Connection, socket: Socket, ctx: BackendContext
 
 /** @internal */
 export const sshBackend: Backend = {
-  standardPort: 22,
   listens: true,
   async start(ctx: BackendContext): Promise<RunningBackend> {
     const o = readOptions(ctx.options);

@@ -97,7 +97,6 @@ function details(stats: TftpTransferStats): Record<string, unknown> {
 
 /** @internal */
 export const tftpBackend: Backend = {
-  standardPort: 69,
   listens: true,
   async start(ctx: BackendContext): Promise<RunningBackend> {
     const options = readOptions(ctx.options);

@@ -11,6 +11,7 @@ import { FileServer, type FileServerOptions } from '../file-server.js';
 import { channels, log } from '../log.js';
 import type { Testbed } from '../testbed/testbed.js';
 import type { Protocol, TransferDirection, TransferEvent } from '../transfer.js';
+import { STANDARD_PORTS } from '../transfer.js';
 import { ftpTlsOf, reportedPath } from './builders/common.js';
 import type {
   ConfigLine,
@@ -20,7 +21,7 @@ import type {
   RemoteFile,
 } from './builders/types.js';
 import { type Device, type ExecuteOptions, hideSecrets } from './device.js';
-import { formatConcreteUrl, resolveReference, STANDARD_PORTS } from './url.js';
+import { formatConcreteUrl, resolveReference } from './url.js';
 
 /** Options both device copy helpers take. */
 export interface DeviceCopyOptions {

@@ -7,7 +7,7 @@ import { FileServerError } from '../errors.js';
 import { redactUrl } from '../log.js';
 import { urlHost } from '../net/url.js';
 import type { ServerEntry, Testbed } from '../testbed/testbed.js';
-import { PROTOCOLS, type Protocol } from '../transfer.js';
+import { PROTOCOLS, type Protocol, STANDARD_PORTS } from '../transfer.js';
 
 /**
  * Where the credentials go in {@link ResolvedUrl.url}:
@@ -70,16 +70,6 @@ export interface ResolvedUrl {
   /** The testbed entry the URL came from. */
   readonly entry: ServerEntry;
 }
-
-/** The well-known port of each protocol. */
-export const STANDARD_PORTS: Readonly<Record<Protocol, number>> = {
-  tftp: 69,
-  ftp: 21,
-  http: 80,
-  https: 443,
-  scp: 22,
-  sftp: 22,
-};
 
 const referencePattern = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)(\/[^?#]*)?$/i;
 

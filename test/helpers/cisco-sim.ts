@@ -14,8 +14,8 @@ import path from 'node:path';
 import ssh2, { type ParsedKey, type ServerChannel } from 'ssh2';
 import { loadTransport } from '../../src/copy/copy.js';
 import { sshFingerprint } from '../../src/copy/ssh-connect.js';
-import { type ResolvedUrl, STANDARD_PORTS } from '../../src/copy/url.js';
-import type { Protocol } from '../../src/transfer.js';
+import type { ResolvedUrl } from '../../src/copy/url.js';
+import { type Protocol, STANDARD_PORTS } from '../../src/transfer.js';
 import { abortSignalAfter } from '../../src/util/abort.js';
 
 const { Server, utils } = ssh2;

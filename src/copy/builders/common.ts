@@ -6,8 +6,9 @@
  */
 import { FileServerError } from '../../errors.js';
 import type { Protocol } from '../../transfer.js';
+import { STANDARD_PORTS } from '../../transfer.js';
 import { hideSecrets } from '../device.js';
-import { formatConcreteUrl, STANDARD_PORTS } from '../url.js';
+import { formatConcreteUrl } from '../url.js';
 import type { CopyOutput, CopyRequest, CredentialPolicy, FailureReason, RemoteFile } from './types.js';
 
 /** Matches the last line of a typical prompt: `R1#`, `R1(config)#`, `user@host:~$ `, `user@r1> `. */

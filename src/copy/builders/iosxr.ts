@@ -7,7 +7,8 @@
  * prompt; http and https carry the credentials in the URL. Configuration changes are committed.
  * @module
  */
-import { formatConcreteUrl, STANDARD_PORTS } from '../url.js';
+import { STANDARD_PORTS } from '../../transfer.js';
+import { formatConcreteUrl } from '../url.js';
 import { CISCO_CREDENTIALS, type CiscoSpec, ciscoBuilder, iosConfigMode } from './cisco.js';
 import { deviceUrl, GENERIC_PROMPT } from './common.js';
 import type { CopyCommandBuilder } from './types.js';

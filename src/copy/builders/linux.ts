@@ -12,8 +12,8 @@
  */
 import { FileServerError } from '../../errors.js';
 import type { Protocol } from '../../transfer.js';
+import { STANDARD_PORTS } from '../../transfer.js';
 import type { Dialog } from '../device.js';
-import { STANDARD_PORTS } from '../url.js';
 import {
   assertLength,
   assertPlainFtpAccepted,

@@ -7,7 +7,7 @@
  * `compact` and `useKstack` (booleans).
  * @module
  */
-import { STANDARD_PORTS } from '../url.js';
+import { STANDARD_PORTS } from '../../transfer.js';
 import { CISCO_CREDENTIALS, type CiscoSpec, ciscoBuilder, iosConfigMode } from './cisco.js';
 import { booleanOption, deviceUrl, GENERIC_PROMPT } from './common.js';
 import type { CopyCommandBuilder } from './types.js';
