@@ -1,9 +1,9 @@
 /**
  * The certificate of FTPS and HTTPS: a self-signed X.509 certificate made at start for the
  * address devices use (its subjectAltName), with a fresh key that dies with the server, or the
- * user's own. Node can make keys and sign
- * but not build certificates, so the DER is written here: a small fixed structure that
- * `crypto.X509Certificate`, OpenSSL and GnuTLS parse (the tests check all three).
+ * user's own. Node can make keys and sign but not build certificates, so the DER is written
+ * here: a small fixed structure that `crypto.X509Certificate`, OpenSSL and GnuTLS parse (the
+ * tests check all three).
  * @internal
  * @module
  */
