@@ -4,10 +4,10 @@
  * decides.
  *
  * Clients per protocol (`options.client`): tftp `tftp` (default), `busybox`, `curl`;
- * http `curl` (default), `busybox` (wget, download only); https `curl` (with the server's
- * public key pinned when the testbed entry has one); ftp (FTPS too, with curl only) `curl` (default), `lftp`,
- * `busybox` (ftpget/ftpput); scp and sftp `scp` (default; the password is answered at its
- * prompt), `sshpass`.
+ * http `curl` (default), `busybox` (wget, download only); https `curl`; ftp `curl` (default,
+ * and the only one for a server that requires TLS), `lftp`, `busybox` (ftpget/ftpput); scp and
+ * sftp `scp` (default; the password is answered at its prompt), `sshpass`. curl trusts exactly
+ * the server's public key when the testbed entry has its pin (https and FTPS).
  * @module
  */
 import { FileServerError } from '../../errors.js';
