@@ -46,7 +46,7 @@ export default async function run({ quick, log }) {
   const runs = quick ? 3 : 5;
   const count = quick ? 5 : 20;
   const rows = [];
-  for (const protocol of ['tftp', 'ftp', 'http', 'sftp', 'scp']) {
+  for (const protocol of ['tftp', 'ftp', 'http', 'https', 'sftp', 'scp']) {
     log(`${protocol}: ${count} servers in one process`);
     const r = await inProcess(protocol, count);
     rows.push({
@@ -61,7 +61,7 @@ export default async function run({ quick, log }) {
 
   const root = await mkdtemp(path.join(os.tmpdir(), 'tbfs-bench-lifecycle-'));
   try {
-    for (const protocol of ['http', 'ftp', 'sftp', 'tftp']) {
+    for (const protocol of ['http', 'https', 'ftp', 'sftp', 'tftp']) {
       const peer = PEERS[protocol];
       log(`${protocol}: ours and ${peer.name} as processes`);
       const ours = await asProcess(() => startOurs(protocol, root), runs);
