@@ -158,6 +158,14 @@ describe('HTTPS server', () => {
     expect(await readFile(local, 'utf8')).toBe('hello over tls\n');
   });
 
+  it('closes a connection whose handshake stalls after headersTimeoutMs', async () => {
+    await using s = await serve({ http: { headersTimeoutMs: 300 } });
+    const silent = net.connect(s.server.info.port, '127.0.0.1');
+    const started = performance.now();
+    await new Promise((resolve) => silent.once('close', resolve).once('error', () => {}));
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
   it('stop() closes kept-alive TLS connections and frees the port', async () => {
     await using s = await serve();
     const port = s.server.info.port;

@@ -134,7 +134,13 @@ export const httpBackend: Backend = {
       keepAliveTimeout: 5_000,
     };
     const server: Server = identity
-      ? https.createServer({ ...serverOptions, key: identity.key, cert: identity.cert })
+      ? https.createServer({
+          ...serverOptions,
+          key: identity.key,
+          cert: identity.cert,
+          // A handshake that stalls is a slow request head (Node's default waits 120 s).
+          handshakeTimeout: options.headersTimeoutMs,
+        })
       : http.createServer(serverOptions);
     server.timeout = options.idleTimeoutMs;
     // For HTTPS, 'connection' is the TCP socket under TLS: destroying it ends the TLS one too.
@@ -151,6 +157,11 @@ export const httpBackend: Backend = {
       } else {
         socket.destroy();
       }
+    });
+    // A failed or timed-out handshake: Node reports it but leaves the connection to us.
+    server.on('tlsClientError', (error: Error, socket: Socket) => {
+      ctx.log('TLS handshake from %s failed: %s', socket.remoteAddress, error.message);
+      socket.destroy();
     });
     server.on('error', (error) => ctx.log('server error: %s', error.message));
     try {
