@@ -349,3 +349,79 @@ describe('FTP stop', () => {
     expect(await allFiles(f.root)).toEqual(['hello.txt', 'sub/data.bin']);
   });
 });
+
+describe('FTP ABOR', () => {
+  /** A logged-in control connection, binary type, and a connected passive data socket. */
+  async function session(f: FtpFixture) {
+    const raw = await RawFtp.connect(f.host, f.port);
+    await raw.login(f.user, f.password);
+    await raw.send('TYPE I');
+    return { raw, data: await raw.passive(f.host) };
+  }
+
+  it('ends a running upload at once: 426 for STOR, 226 for ABOR, nothing kept, the session goes on', async () => {
+    await using f = await ftpFixture();
+    const { raw, data } = await session(f);
+    expect((await raw.send('STOR partial.bin')).code).toBe(150);
+    data.write(Buffer.alloc(1 << 20)); // the data connection stays open: only ABOR ends this upload
+    await until(() => f.events.length === 0 && f.server.activeTransfers === 1);
+    expect((await raw.send('ABOR')).code).toBe(426);
+    expect((await raw.reply()).code).toBe(226);
+    await until(() => data.destroyed); // the server closed the data connection
+    expect(f.events).toMatchObject([
+      {
+        direction: 'upload',
+        path: 'partial.bin',
+        ok: false,
+        error: { message: expect.stringContaining('ABOR') },
+      },
+    ]);
+    expect(await allFiles(f.root)).not.toContainEqual(expect.stringContaining('partial'));
+    expect((await raw.send('NOOP')).code).toBe(200);
+    raw.close();
+  });
+
+  it('ends a running download the client stopped reading; ABOR sent as urgent data (Telnet IP, Synch, no final LF) works too', async () => {
+    await using f = await ftpFixture();
+    await (await import('node:fs/promises')).writeFile(path.join(f.root, 'big.bin'), Buffer.alloc(32 << 20));
+    const { raw, data } = await session(f);
+    data.pause(); // a reader that stopped: the server cannot finish on its own
+    expect((await raw.send('RETR big.bin')).code).toBe(150);
+    // Python's ftplib sends IAC IP IAC DM ABOR CR LF with MSG_OOB: the urgent LF never arrives in band.
+    raw.socket.write(Buffer.from([0xff, 0xf4, 0xff, 0xf2, ...Buffer.from('ABOR\r')]));
+    expect((await raw.reply()).code).toBe(426);
+    expect((await raw.reply()).code).toBe(226);
+    expect(f.events).toMatchObject([{ direction: 'download', path: 'big.bin', ok: false }]);
+    expect((await raw.send('PWD')).code).toBe(257);
+    raw.close();
+  });
+
+  it('reads commands on during a transfer, but stops reading once 64 wait (no unbounded queue)', async () => {
+    await using f = await ftpFixture();
+    const { raw, data } = await session(f);
+    expect((await raw.send('STOR flood.bin')).code).toBe(150);
+    const flood = Buffer.from('NOOP\r\n'.repeat(700_000)); // 4.2 MB of commands
+    raw.socket.write(flood);
+    await delay(500);
+    // The server stopped reading: most of it still sits in this side's buffers.
+    expect(raw.socket.writableLength).toBeGreaterThan(flood.length / 2);
+    data.resetAndDestroy(); // cut short, not ended: the upload fails
+    raw.close();
+    await until(() => f.events.length === 1 && f.server.activeTransfers === 0);
+    expect(f.events[0]).toMatchObject({ path: 'flood.bin', ok: false });
+    expect(await allFiles(f.root)).not.toContainEqual(expect.stringContaining('flood'));
+  });
+
+  it('answers 225 when nothing runs', async () => {
+    await using f = await ftpFixture();
+    const raw = await RawFtp.connect(f.host, f.port);
+    await raw.login(f.user, f.password);
+    expect((await raw.send('ABOR')).code).toBe(225);
+    raw.close();
+  });
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await delay(10);
+  expect(condition()).toBe(true);
+}

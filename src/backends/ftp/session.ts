@@ -32,6 +32,13 @@ export interface SessionSettings {
 
 /** Longest command line accepted (RFC 959 has no limit; paths are the long part). */
 const MAX_LINE = 8192;
+/** Command lines read ahead while a transfer runs; beyond this the control socket stops reading. */
+const MAX_QUEUED_LINES = 64;
+/**
+ * ABOR, possibly after Telnet IP and Synch (IAC IP IAC DM) and with its line end cut short: a
+ * client that sends it as urgent data (Python's ftplib) loses the urgent last byte, `\n`.
+ */
+const ABOR_LINE = /^[^A-Za-z]*ABOR *\r?$/i;
 const DATA_COMMANDS = new Set(['PASV', 'EPSV', 'PORT', 'EPRT']);
 const UPLOAD_COMMANDS = new Set(['STOR', 'APPE', 'STOU']);
 const FEATURES = ['EPRT', 'EPSV', 'MDTM', 'PASV', 'REST STREAM', 'SIZE', 'TVFS', 'UTF8'];
@@ -50,6 +57,11 @@ export class FtpSession implements SessionState, DataCommandState {
   readonly #aborts = new Set<(reason: Error) => void>();
   readonly #onClose: () => void;
   #closed = false;
+  /** An ABOR ended a running transfer; its own reply (226) is still to come. */
+  #abortedByClient = false;
+  /** Stops the control socket now in use from reading (ftp-srv's pause, which we neuter). */
+  #pauseReading: () => void = () => {};
+  #resumeReading: () => void = () => {};
 
   constructor(ftp: FtpServer, connection: FtpConnection, settings: SessionSettings, onClose: () => void) {
     this.connection = connection;
@@ -62,6 +74,7 @@ export class FtpSession implements SessionState, DataCommandState {
       delete ftp.connections[connection.id];
       this.#closing();
     });
+    this.#keepReading(raw);
     this.#readLines(raw);
     // ftp-srv's 'timeout' listener closes the connection even mid-transfer; ours does not.
     raw.removeAllListeners('timeout');
@@ -85,37 +98,82 @@ export class FtpSession implements SessionState, DataCommandState {
     const c = this.connection as FtpConnection & { _handleData(data: Buffer): PromiseLike<unknown> };
     let partial = '';
     let queue: Promise<unknown> = Promise.resolve();
+    let queued = 0;
+    const enqueue = (work: () => PromiseLike<unknown>) => {
+      if (++queued > MAX_QUEUED_LINES) this.#pauseReading();
+      queue = queue
+        .then(work)
+        .catch(() => {})
+        .then(() => {
+          if (--queued === MAX_QUEUED_LINES) this.#resumeReading();
+        });
+    };
     raw.on('data', (chunk: Buffer) => {
       partial += decoder.write(chunk);
+      if (ABOR_LINE.test(partial)) partial += '\n';
       const end = partial.lastIndexOf('\n');
       if (end < 0) {
         if (partial.length > MAX_LINE) {
           partial = '';
-          queue = queue.then(() => c.reply(500, 'Command line too long')).catch(() => {});
+          enqueue(() => c.reply(500, 'Command line too long'));
         }
         return;
       }
-      const lines = partial.slice(0, end + 1).replace(/\r?\n/g, '\r\n');
+      const lines = partial.slice(0, end + 1).split(/\r?\n/);
       partial = partial.slice(end + 1);
-      queue = queue.then(() => c._handleData(Buffer.from(lines))).catch(() => {});
+      for (const line of lines.slice(0, -1)) {
+        // ABOR cannot wait behind the transfer it is meant to stop: end it now, answer in turn.
+        const abort = ABOR_LINE.test(line);
+        if (abort && this.#aborts.size > 0) this.#abortByClient();
+        enqueue(() => c._handleData(Buffer.from(abort ? 'ABOR\r\n' : `${line}\r\n`)));
+      }
     });
   }
 
   /**
-   * ftp-srv answers every failed STOR with 550; an upload over `maxFileSize` gets RFC 959's 552
-   * ("exceeded storage allocation"). ftp-srv emits 'STOR' with the error right before replying.
+   * ftp-srv pauses the control socket for the length of every transfer, which would leave an
+   * ABOR unread until the transfer ends. Commands are serialized by #readLines anyway, so its
+   * pause is neutered; #readLines stops reading itself when too many lines wait.
+   */
+  #keepReading(socket: Socket): void {
+    const pause = socket.pause.bind(socket);
+    const resume = socket.resume.bind(socket);
+    socket.pause = () => socket;
+    this.#pauseReading = pause;
+    this.#resumeReading = resume;
+  }
+
+  /**
+   * Ends the running transfer for an ABOR: the upload's temporary file goes, and the data
+   * connection is destroyed with the reason, which ftp-srv's RETR/STOR handler sees as an error
+   * and answers (426, see #storageReplies), as it does for an idle data connection.
+   */
+  #abortByClient(): void {
+    this.#abortedByClient = true;
+    const reason = new FileServerError('ERR_TRANSFER_ABORTED', 'The client aborted the transfer (ABOR)');
+    for (const abort of [...this.#aborts]) abort(reason);
+    (this.connection.connector as { socket?: Socket | null }).socket?.destroy(reason);
+  }
+
+  /**
+   * ftp-srv answers every failed STOR with 550 and RETR with 551; RFC 959 has 552 ("exceeded
+   * storage allocation") for an upload over `maxFileSize` and 426 for a transfer that ABOR (or a
+   * stop) cut short. ftp-srv emits 'STOR' or 'RETR' with the error right before replying.
    */
   #storageReplies(): void {
     const c = this.connection;
     const reply = c.reply.bind(c);
     let code: number | undefined;
-    c.on('STOR', (error: unknown) => {
+    const failed = (error: unknown) => {
       if (isFileServerError(error, 'ERR_FILE_TOO_LARGE')) code = 552;
-    });
+      else if (isFileServerError(error, 'ERR_TRANSFER_ABORTED')) code = 426;
+    };
+    c.on('STOR', failed);
+    c.on('RETR', failed);
     c.reply = (options, ...letters) => {
-      const replaced = options === 550 && code !== undefined ? code : options;
+      const replaced = (options === 550 || options === 551) && code !== undefined ? code : options;
       code = undefined;
-      return reply(replaced, ...letters);
+      return reply(replaced, ...(replaced === 426 ? ['Connection closed; transfer aborted'] : letters));
     };
   }
 
@@ -151,6 +209,14 @@ export class FtpSession implements SessionState, DataCommandState {
     }
     if (directive === 'AUTH') {
       await this.#startTls(arg);
+      return true;
+    }
+    if (directive === 'ABOR') {
+      // The transfer it ended has had its 426 by now (see #readLines); a pending data connection goes.
+      const aborted = this.#abortedByClient;
+      this.#abortedByClient = false;
+      (c.connector as { end?: () => void }).end?.();
+      await c.reply(aborted ? 226 : 225, aborted ? 'ABOR successful' : 'No transfer to abort');
       return true;
     }
     if (directive === 'FEAT') {
@@ -193,7 +259,7 @@ export class FtpSession implements SessionState, DataCommandState {
     }
     if (c.secure) return void (await c.reply(503, 'TLS is already on'));
     const raw = this.#raw;
-    raw.pause();
+    this.#pauseReading();
     await new Promise<void>((resolve, reject) =>
       raw.write('234 AUTH TLS successful\r\n', (error) => (error ? reject(error) : resolve())),
     );
@@ -203,6 +269,7 @@ export class FtpSession implements SessionState, DataCommandState {
     }
     c.commandSocket = secure;
     c.secure = true;
+    this.#keepReading(secure);
     // The TLS socket now reads the descriptor: the idle timer moves to it.
     raw.setTimeout(0);
     secure.setTimeout(this.#settings.idleTimeoutMs);
