@@ -122,6 +122,7 @@ export class FtpSession implements SessionState, DataCommandState {
       const lines = partial.slice(0, end + 1).split(/\r?\n/);
       partial = partial.slice(end + 1);
       for (const line of lines.slice(0, -1)) {
+        if (line === '') continue; // e.g. the LF of an ABOR whose CR ended it already
         // ABOR cannot wait behind the transfer it is meant to stop: end it now, answer in turn.
         const abort = ABOR_LINE.test(line);
         if (abort && this.#aborts.size > 0) this.#abortByClient();
