@@ -34,6 +34,7 @@ export type TftpBackendOptions = Pick<
   | 'maxSessionsPerPeer'
   | 'maxRequestSize'
   | 'portRange'
+  | 'singlePort'
   | 'onPacket'
 >;
 
@@ -54,6 +55,7 @@ const KEYS: ReadonlySet<string> = new Set<keyof TftpBackendOptions>([
   'maxSessionsPerPeer',
   'maxRequestSize',
   'portRange',
+  'singlePort',
   'onPacket',
 ]);
 

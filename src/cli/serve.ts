@@ -60,6 +60,7 @@ const OPTIONS: OptionSpec = {
   'no-auth': { type: 'boolean' },
   embedded: { type: 'boolean' },
   ftps: { type: 'boolean' },
+  'single-port': { type: 'boolean' },
   'passive-ports': { type: 'string' },
   'stop-grace': { type: 'string' },
   testbed: { type: 'string', short: 't' },
@@ -92,6 +93,7 @@ Server:
       --embedded              scp: run an embedded SSH server (else publish this host's sshd)
       --ftps                  ftp: offer explicit TLS (AUTH TLS) with a generated certificate
       --passive-ports MIN-MAX ftp: passive data ports, e.g. 50000-50100
+      --single-port           tftp: every transfer from the listening port (NAT, port forwarding)
       --stop-grace SECONDS    on Ctrl-C, let running transfers finish this long (default 2)
   -t, --testbed FILE          take the settings of server --name from this testbed file
 Output:
@@ -226,6 +228,10 @@ function serverOptions(
   if (Object.keys(ftp).length > 0) {
     if (protocol !== 'ftp') throw usageError('--ftps and --passive-ports are for ftp', 'serve');
     o.ftp = ftp;
+  }
+  if (values['single-port']) {
+    if (protocol !== 'tftp') throw usageError('--single-port is for tftp', 'serve');
+    o.tftp = { ...(base.tftp ?? {}), singlePort: true };
   }
   return o as unknown as FileServerOptions;
 }

@@ -23,7 +23,13 @@ import {
   StreamSource,
 } from './source.js';
 import type { TftpTransferInfo, TftpTransferStats } from './stats.js';
-import { type Endpoint, type TftpPacketHook, TransferChannel, UdpSocket } from './transport.js';
+import {
+  type DatagramSocket,
+  type Endpoint,
+  type TftpPacketHook,
+  TransferChannel,
+  UdpSocket,
+} from './transport.js';
 
 /** Server settings every session reads. @internal */
 export interface SessionSettings {
@@ -52,6 +58,8 @@ export interface SessionEvents {
   closed(session: ServerSession): void;
   /** Sends an ERROR from the listening port (before the transfer has a socket of its own). */
   refuse(peer: Endpoint, code: number, message: string): void;
+  /** Single-port mode: the transfer's view of the listening socket, instead of a port of its own. */
+  shareListener?(): DatagramSocket;
 }
 
 /**
@@ -239,10 +247,12 @@ export class ServerSession {
 
   async #bind(params: TransferParams): Promise<TransferChannel> {
     const s = this.#settings;
-    const socket = await UdpSocket.bind(this.request.local.address, 0, {
-      bufferBytes: socketBufferBytes(params),
-      portRange: s.portRange,
-    });
+    const socket =
+      this.#events.shareListener?.() ??
+      (await UdpSocket.bind(this.request.local.address, 0, {
+        bufferBytes: socketBufferBytes(params),
+        portRange: s.portRange,
+      }));
     if (this.#ended) {
       socket.close();
       throw new TftpError('ERR_TRANSFER_ABORTED', 'Transfer ended while binding');

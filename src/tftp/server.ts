@@ -28,7 +28,7 @@ import {
   type TftpTransferInfo,
   type TftpTransferStats,
 } from './stats.js';
-import { type Endpoint, type TftpPacketHook, UdpSocket } from './transport.js';
+import { type Endpoint, type RemoteInfo, SharedSocket, type TftpPacketHook, UdpSocket } from './transport.js';
 
 /** Options of a {@link TftpServer}. Give `root`, `handler`, or both (the handler wins). */
 export interface TftpServerOptions {
@@ -79,6 +79,13 @@ export interface TftpServerOptions {
   maxRequestSize?: number;
   /** Bind transfer sockets to ports in this inclusive range (for firewalls); default: any free port. */
   portRange?: readonly [number, number];
+  /**
+   * Serve every transfer from the listening port instead of a new port (TID) per transfer, told
+   * apart by the peer's address and port (default false). For NAT, port forwarding (containers)
+   * and firewalls that let only the one port through; RFC 1350 wants a new port, and clients
+   * accept either. `portRange` does not apply.
+   */
+  singlePort?: boolean;
   /** Called for every datagram of every transfer; costs nothing when absent. */
   onPacket?: TftpPacketHook;
   /** Emit `'counters'` this often, in ms (default: never). */
@@ -114,6 +121,7 @@ interface ResolvedOptions {
   maxSessionsPerPeer: number;
   maxRequestSize: number;
   countersIntervalMs: number | undefined;
+  singlePort: boolean;
   settings: Omit<SessionSettings, 'handler'>;
 }
 
@@ -134,6 +142,8 @@ export class TftpServer extends EventEmitter<TftpServerEvents> implements AsyncD
   readonly #o: ResolvedOptions;
   readonly #counters = newServerCounters();
   readonly #sessions = new Map<string, ServerSession>();
+  /** Single-port mode: each transfer's view of the listening socket, by peer. */
+  readonly #shared = new Map<string, SharedSocket>();
   readonly #perAddress = new Map<string, number>();
   #state: ServerState = 'new';
   #listener: UdpSocket | undefined;
@@ -161,7 +171,10 @@ export class TftpServer extends EventEmitter<TftpServerEvents> implements AsyncD
     try {
       this.#handler = this.#o.handler ?? (await raceSignal(this.#rootHandler(), options.signal));
       const listener = await raceSignal(
-        UdpSocket.bind(this.#o.address, this.#o.port, { bufferBytes: 1 << 20 }).catch((error: unknown) => {
+        // Single-port mode: every window of every transfer arrives here.
+        UdpSocket.bind(this.#o.address, this.#o.port, {
+          bufferBytes: this.#o.singlePort ? 8 << 20 : 1 << 20,
+        }).catch((error: unknown) => {
           throw fromSystemError(
             error,
             'ERR_START_FAILED',
@@ -235,7 +248,15 @@ export class TftpServer extends EventEmitter<TftpServerEvents> implements AsyncD
     return this.#running;
   }
 
-  #onRequest(datagram: Buffer, remote: { address: string; port: number; family: string }): void {
+  #onRequest(datagram: Buffer, remote: RemoteInfo): void {
+    if (this.#shared.size > 0 && !(datagram.length >= 2 && datagram[0] === 0 && datagram[1]! <= OPCODE.WRQ)) {
+      // Single-port mode: the peer's DATA, ACK and ERROR go to its transfer.
+      const view = this.#shared.get(`${remote.address}|${remote.port}`);
+      if (view) {
+        view.onMessage(datagram, remote);
+        return;
+      }
+    }
     const counters = this.#counters;
     counters.requests++;
     if (this.#state !== 'running') return;
@@ -368,7 +389,16 @@ export class TftpServer extends EventEmitter<TftpServerEvents> implements AsyncD
         this.#notify();
       },
       refuse: (peer, code, message) => this.#refuse(peer, code, message),
+      ...(this.#o.singlePort ? { shareListener: () => this.#share(key) } : {}),
     };
+  }
+
+  #share(key: string): SharedSocket {
+    const view = new SharedSocket(this.#listener!, () => {
+      if (this.#shared.get(key) === view) this.#shared.delete(key);
+    });
+    this.#shared.set(key, view);
+    return view;
   }
 
   #onEnd(session: ServerSession, stats: TftpTransferStats): void {
@@ -527,6 +557,7 @@ function resolveOptions(options: TftpServerOptions): ResolvedOptions {
     maxRequestSize: int('maxRequestSize', 512, 16, 65468),
     countersIntervalMs:
       options.countersIntervalMs === undefined ? undefined : int('countersIntervalMs', 0, 10, 86_400_000),
+    singlePort: options.singlePort ?? false,
     settings: {
       limits: {
         maxBlksize: int('maxBlksize', MAX_BLKSIZE, MIN_BLKSIZE, MAX_BLKSIZE),

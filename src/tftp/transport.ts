@@ -4,7 +4,8 @@
  * - Every socket binds to one explicit address (Node cannot read a datagram's destination
  *   address, so a wildcard socket could answer from the wrong source address).
  * - A transfer gets its own socket (a new TID) bound to the listener's address, with buffers
- *   sized to window x blksize so that a whole window fits in the kernel's queue.
+ *   sized to window x blksize so that a whole window fits in the kernel's queue; in single-port
+ *   mode it gets a view of the listening socket instead ({@link SharedSocket}).
  * - Sends resolve no names (a synchronous lookup for the IP literals we always pass), and are
  *   counted until the kernel has them, so that buffers are never reused while still queued.
  * - A datagram from anyone but the transfer's peer is answered with ERROR 5 (rate-limited, never
@@ -17,6 +18,9 @@ import { log } from '../log.js';
 import { encodeError, OPCODE } from './codec.js';
 import { TFTP_ERROR } from './errors.js';
 import type { SessionIo } from './session.js';
+
+/** Where a datagram came from. */
+export type RemoteInfo = dgram.RemoteInfo;
 
 /** An address and port. */
 export interface Endpoint {
@@ -74,8 +78,19 @@ function primeAllocator(): void {
   Buffer.allocUnsafeSlow(16 * 2 ** 20);
 }
 
+/** What a transfer needs of its socket: its own {@link UdpSocket}, or a {@link SharedSocket}. */
+export interface DatagramSocket {
+  readonly local: Endpoint;
+  /** Receives every datagram meant for this socket. */
+  onMessage: (message: Buffer, remote: dgram.RemoteInfo) => void;
+  send(data: Buffer, length: number, port: number, address: string): void;
+  readonly pending: number;
+  whenSent(fn: () => void): void;
+  close(): void;
+}
+
 /** A bound UDP socket with send accounting. */
-export class UdpSocket {
+export class UdpSocket implements DatagramSocket {
   readonly #socket: dgram.Socket;
   readonly local: Endpoint;
   #drained: Array<() => void> = [];
@@ -203,6 +218,44 @@ export class UdpSocket {
   }
 }
 
+/**
+ * Single-port mode: one transfer's view of the listening socket. It sends from the listening
+ * port, and the server hands it the datagrams of its peer; closing it only forgets the transfer.
+ */
+export class SharedSocket implements DatagramSocket {
+  readonly #socket: UdpSocket;
+  readonly #onClose: () => void;
+  #closed = false;
+  onMessage: (message: Buffer, remote: dgram.RemoteInfo) => void = () => {};
+
+  constructor(socket: UdpSocket, onClose: () => void) {
+    this.#socket = socket;
+    this.#onClose = onClose;
+  }
+
+  get local(): Endpoint {
+    return this.#socket.local;
+  }
+
+  get pending(): number {
+    return this.#closed ? 0 : this.#socket.pending;
+  }
+
+  send(data: Buffer, length: number, port: number, address: string): void {
+    if (!this.#closed) this.#socket.send(data, length, port, address);
+  }
+
+  whenSent(fn: () => void): void {
+    this.#socket.whenSent(fn);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose();
+  }
+}
+
 /** Scope ids differ in spelling (`%eth0`, `%2`); ports and addresses must match exactly. */
 function sameAddress(a: string, b: string): boolean {
   return a === b || a.replace(/%.*$/, '') === b.replace(/%.*$/, '');
@@ -214,7 +267,7 @@ function sameAddress(a: string, b: string): boolean {
  * `expectFrom`'s address are offered to `onFirstReply`.
  */
 export class TransferChannel implements SessionIo {
-  readonly socket: UdpSocket;
+  readonly socket: DatagramSocket;
   readonly #hook: TftpPacketHook | undefined;
   #peerAddress: string;
   #peerPort: number;
@@ -229,7 +282,7 @@ export class TransferChannel implements SessionIo {
   strangers = 0;
 
   constructor(
-    socket: UdpSocket,
+    socket: DatagramSocket,
     peer: Endpoint,
     options: { locked: boolean; hook?: TftpPacketHook | undefined },
   ) {

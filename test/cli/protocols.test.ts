@@ -6,9 +6,11 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { OPCODE } from '../../src/tftp/codec.js';
 import { describeWith } from '../helpers/env.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { RawPeer } from '../tftp/raw-peer.js';
 import { expectCleanStop, portIsFree, type RunningCli, runCli, startCli, startCliText } from './cli.js';
 
 const run = promisify(execFile);
@@ -70,6 +72,31 @@ describeWith({ tools: ['tftp'] }, 'serve tftp', () => {
       /nxos {3}copy tftp:\/\/127\.0\.0\.1:\d+\/image\.bin bootflash:image\.bin vrf management/,
     );
     await expectCleanStop(cli);
+  });
+});
+
+describe('serve tftp --single-port', () => {
+  it('replies come from the listening port; other protocols refuse the flag', async () => {
+    await using dir = await tmpDir();
+    await writeFile(path.join(dir.path, 'a.bin'), 'abc');
+    const cli = await startCli([
+      'serve',
+      'tftp',
+      dir.path,
+      '--address',
+      '127.0.0.1',
+      '--json',
+      '--single-port',
+    ]);
+    const { port } = cli.events[0] as unknown as Listening;
+    await using peer = await RawPeer.open();
+    peer.send({ opcode: OPCODE.RRQ, filename: 'a.bin', mode: 'octet', options: [] }, port);
+    expect(await peer.next()).toMatchObject({ from: { port }, packet: { opcode: OPCODE.DATA, block: 1 } });
+    peer.send({ opcode: OPCODE.ACK, block: 1 }, port);
+    expect(await transferOf(cli, 'download', 'a.bin')).toMatchObject({ ok: true, bytes: 3 });
+    await stopAndCheck(cli, port, 'udp');
+    const refused = await runCli(['serve', 'http', dir.path, '--single-port']);
+    expect([refused.code, refused.stderr]).toEqual([2, expect.stringContaining('--single-port is for tftp')]);
   });
 });
 

@@ -26,11 +26,12 @@ async function throughRelay(
   clientOptions: Partial<TftpClientOptions>,
   seed: number,
   size = 150_003,
+  serverOptions: { singlePort?: boolean } = {},
 ): Promise<{ get: TftpTransferStats; put: TftpTransferStats; relay: LossyRelay['counters'] }> {
   await using dir = await tmpDir();
   const content = randomBytes(size);
   await writeFile(path.join(dir.path, 'image.bin'), content);
-  await using server = new TftpServer({ root: dir.path, ...timing, dallyMs: 500 });
+  await using server = new TftpServer({ root: dir.path, ...timing, dallyMs: 500, ...serverOptions });
   const { port } = await server.start();
   await using relay = await LossyRelay.start({
     target: { address: '127.0.0.1', port },
@@ -67,6 +68,20 @@ describe('TFTP through a lossy relay', () => {
     expect(get.retransmits + get.timeouts).toBeGreaterThan(0);
     expect(put.retransmits + put.timeouts).toBeGreaterThan(0);
     expect(get.windowsize).toBe(options.windowsize);
+  });
+
+  it('10 percent loss both ways, windowsize 16, a single-port server: byte-exact both directions', async () => {
+    const { get, put, relay } = await throughRelay(
+      { drop: 0.1 },
+      { windowsize: 16, blksize: 1468 },
+      5,
+      300_001,
+      {
+        singlePort: true,
+      },
+    );
+    expect(relay.dropped).toBeGreaterThan(10);
+    expect(get.retransmits + get.timeouts + put.retransmits + put.timeouts).toBeGreaterThan(0);
   });
 
   it('drops, duplicates, reordering and jitter together: byte-exact both directions', async () => {
