@@ -249,8 +249,10 @@ export class TftpServer extends EventEmitter<TftpServerEvents> implements AsyncD
   }
 
   #onRequest(datagram: Buffer, remote: RemoteInfo): void {
-    if (this.#shared.size > 0 && !(datagram.length >= 2 && datagram[0] === 0 && datagram[1]! <= OPCODE.WRQ)) {
-      // Single-port mode: the peer's DATA, ACK and ERROR go to its transfer.
+    const request = datagram[0] === 0 && (datagram[1] === OPCODE.RRQ || datagram[1] === OPCODE.WRQ);
+    if (this.#shared.size > 0 && !request) {
+      // Single-port mode: everything else from a peer goes to its transfer, garbage included (an
+      // ERROR from this port would end the peer's transfer).
       const view = this.#shared.get(`${remote.address}|${remote.port}`);
       if (view) {
         view.onMessage(datagram, remote);

@@ -58,6 +58,7 @@ describe('TFTP single-port mode', () => {
     expect(b1.packet).toMatchObject({ opcode: OPCODE.DATA, block: 1, data: b.subarray(0, 512) });
     stranger.send(ack(1), s.port); // no transfer of its own
     expect((await stranger.next()).packet).toMatchObject({ opcode: OPCODE.ERROR, code: 5 });
+    one.send(Buffer.from([0, 0, 1]), s.port); // garbage from a peer with a transfer: ignored, not refused
     one.send(ack(1), s.port);
     two.send(ack(1), s.port);
     const [a2, b2] = [await one.next(), await two.next()];
