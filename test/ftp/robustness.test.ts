@@ -388,9 +388,12 @@ describe('FTP ABOR', () => {
     data.pause(); // a reader that stopped: the server cannot finish on its own
     expect((await raw.send('RETR big.bin')).code).toBe(150);
     // Python's ftplib sends IAC IP IAC DM ABOR CR LF with MSG_OOB: the urgent LF never arrives in band.
+    // A NOOP sent during the transfer waits its turn; the ABOR after it does not.
+    raw.socket.write(Buffer.from('NOOP\r\n'));
     raw.socket.write(Buffer.from([0xff, 0xf4, 0xff, 0xf2, ...Buffer.from('ABOR\r')]));
-    expect((await raw.reply()).code).toBe(426);
-    expect((await raw.reply()).code).toBe(226);
+    expect((await raw.reply()).code).toBe(426); // the RETR, cut short
+    expect((await raw.reply()).code).toBe(200); // the NOOP
+    expect((await raw.reply()).code).toBe(226); // the ABOR
     expect(f.events).toMatchObject([{ direction: 'download', path: 'big.bin', ok: false }]);
     expect((await raw.send('PWD')).code).toBe(257);
     raw.close();

@@ -110,7 +110,7 @@ export class FtpSession implements SessionState, DataCommandState {
     };
     raw.on('data', (chunk: Buffer) => {
       partial += decoder.write(chunk);
-      if (ABOR_LINE.test(partial)) partial += '\n';
+      if (ABOR_LINE.test(partial.slice(partial.lastIndexOf('\n') + 1))) partial += '\n';
       const end = partial.lastIndexOf('\n');
       if (end < 0) {
         if (partial.length > MAX_LINE) {
