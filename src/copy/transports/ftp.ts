@@ -38,8 +38,7 @@ async function withClient<T>(
             await probe.useTLS({ rejectUnauthorized: false }); // checked against the pin, then closed
             return (probe.ftp.socket as TLSSocket).getPeerX509Certificate();
           },
-          (why) =>
-            new FileServerError('ERR_TRANSFER_FAILED', `FTP ${action} ${target.displayUrl} failed: ${why}`),
+          (why) => mapError(new Error(why), target, action) as Error,
         )
       : undefined;
     probe.close();
