@@ -320,6 +320,8 @@ export class Sender {
     if (this.#state !== 'data') return;
     const end = this.#base + this.#window; // first block beyond the window
     let budget = this.#burst;
+    const io = this.#c.io;
+    io.cork?.();
     while (this.#next < end && this.#next <= this.#last) {
       if (budget-- === 0) {
         this.#pace();
@@ -330,6 +332,7 @@ export class Sender {
       }
       this.#sendBlock(this.#next++);
     }
+    io.uncork?.();
     // With the window out, read the block after it now: when the ACK comes, that block leaves
     // without a read (a copy of up to 64 KiB) in the way. In lockstep that is every round trip.
     if (this.#next === end && this.#filled === end && end <= this.#last) this.#fill();

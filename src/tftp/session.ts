@@ -34,6 +34,10 @@ export interface SessionIo {
   readonly pending: number;
   /** Calls `fn` once pending is 0 (at once if it already is). */
   whenSent(fn: () => void): void;
+  /** Holds the following sends until uncork(), to hand the kernel a window at once. Optional. */
+  cork?(): void;
+  /** Sends what cork() held, in order. */
+  uncork?(): void;
 }
 
 /** How a transfer ended. */

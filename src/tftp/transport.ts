@@ -8,16 +8,22 @@
  *   mode it gets a view of the listening socket instead ({@link SharedSocket}).
  * - Sends resolve no names (a synchronous lookup for the IP literals we always pass), and are
  *   counted until the kernel has them, so that buffers are never reused while still queued.
+ * - A window goes out as one batch: with the native path (./native.ts), one sendmsg per run of
+ *   equal-sized datagrams (UDP segmentation offload), else one send per datagram.
  * - A datagram from anyone but the transfer's peer is answered with ERROR 5 (rate-limited, never
  *   in reply to an ERROR) and otherwise ignored: the transfer goes on.
  * @module
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { constants } from 'node:os';
 import { log } from '../log.js';
 import { encodeError, OPCODE } from './codec.js';
 import { TFTP_ERROR } from './errors.js';
+import { nativeUdp } from './native.js';
 import type { SessionIo } from './session.js';
+
+const EMPTY = Buffer.alloc(0);
 
 /** Where a datagram came from. */
 export type RemoteInfo = dgram.RemoteInfo;
@@ -84,6 +90,15 @@ export interface DatagramSocket {
   /** Receives every datagram meant for this socket. */
   onMessage: (message: Buffer, remote: dgram.RemoteInfo) => void;
   send(data: Buffer, length: number, port: number, address: string): void;
+  /** Sends `buffers[i][0, lengths[i])` for i < count, in order; the buffers are free on return
+   * unless {@link DatagramSocket.pending} > 0. */
+  sendMany(
+    buffers: readonly Buffer[],
+    lengths: readonly number[],
+    count: number,
+    port: number,
+    address: string,
+  ): void;
   readonly pending: number;
   whenSent(fn: () => void): void;
   close(): void;
@@ -95,12 +110,19 @@ export class UdpSocket implements DatagramSocket {
   readonly local: Endpoint;
   #drained: Array<() => void> = [];
   #closed = false;
+  /** The descriptor for the native path; undefined without it. */
+  readonly #fd: number | undefined;
+  /** Segmentation offload works on this socket's route (cleared at its first refusal). */
+  #segmenting = true;
+  readonly #single: Buffer[] = [EMPTY];
+  readonly #singleLength = [0];
   /** Receives every datagram. */
   onMessage: (message: Buffer, remote: dgram.RemoteInfo) => void = () => {};
 
   private constructor(socket: dgram.Socket, local: Endpoint) {
     this.#socket = socket;
     this.local = local;
+    this.#fd = nativeUdp && descriptorOf(socket);
     socket.on('message', (message, remote) => this.onMessage(message, remote));
     socket.on('error', (error) =>
       log.tftp('socket %s:%d error: %s', local.address, local.port, error.message),
@@ -165,12 +187,81 @@ export class UdpSocket implements DatagramSocket {
    */
   send(data: Buffer, length: number, port: number, address: string): void {
     if (this.#closed) return;
+    if (this.#fd !== undefined && this.pending === 0) {
+      this.#single[0] = data;
+      this.#singleLength[0] = length;
+      this.#sendNative(this.#single, this.#singleLength, 0, 1, port, address);
+      this.#single[0] = EMPTY;
+      return;
+    }
+    this.#sendDgram(data, length, port, address);
+  }
+
+  #sendDgram(data: Buffer, length: number, port: number, address: string): void {
     try {
       if (log.tftp.enabled) this.#socket.send(data, 0, length, port, address, this.#logFailure);
       else this.#socket.send(data, 0, length, port, address);
     } catch (error) {
       this.#logFailure(error as Error);
     }
+  }
+
+  sendMany(
+    buffers: readonly Buffer[],
+    lengths: readonly number[],
+    count: number,
+    port: number,
+    address: string,
+  ): void {
+    if (this.#fd === undefined || this.#closed) {
+      for (let i = 0; i < count; i++) this.send(buffers[i]!, lengths[i]!, port, address);
+      return;
+    }
+    let first = 0;
+    while (first < count) {
+      const n = this.#segmenting ? segmentRun(lengths, first, count) : 1;
+      this.#sendNative(buffers, lengths, first, n, port, address);
+      first += n;
+    }
+  }
+
+  /** One sendmsg for `n` datagrams from `first`; what the kernel refuses goes through dgram. */
+  #sendNative(
+    buffers: readonly Buffer[],
+    lengths: readonly number[],
+    first: number,
+    n: number,
+    port: number,
+    address: string,
+  ): void {
+    // libuv sends in order from its queue: nothing may overtake what waits there.
+    const result =
+      this.pending > 0
+        ? -EAGAIN
+        : nativeUdp!.sendBatch(
+            this.#fd!,
+            address,
+            port,
+            n > 1 ? lengths[first]! : 0,
+            buffers,
+            lengths,
+            first,
+            n,
+          );
+    if (result >= 0) return;
+    if (n > 1 && SEGMENTATION_REFUSED.has(-result)) {
+      // No offload on this route (a device without checksum offload, a segment above the MTU).
+      log.tftp(
+        'port %d: no segmentation offload (errno %d); one datagram per send',
+        this.local.port,
+        -result,
+      );
+      this.#segmenting = false;
+    } else if (result !== -EAGAIN && result !== -ENOBUFS) {
+      log.tftp('send from port %d failed: errno %d', this.local.port, -result);
+      return; // lost, as a failed dgram send: the protocol recovers
+    }
+    for (let i = first; i < first + n; i++) this.#sendDgram(buffers[i]!, lengths[i]!, port, address);
   }
 
   #logFailure = (error: Error | null): void => {
@@ -200,6 +291,11 @@ export class UdpSocket implements DatagramSocket {
     });
   }
 
+  /** @internal The descriptor the native path sends on. */
+  descriptorForTest(): number | undefined {
+    return this.#fd;
+  }
+
   /** Lets the process exit while only this socket is open. */
   unref(): void {
     this.#socket.unref();
@@ -216,6 +312,38 @@ export class UdpSocket implements DatagramSocket {
       // already closed
     }
   }
+}
+
+const { EAGAIN, ENOBUFS, EINVAL, EIO, EMSGSIZE, EOPNOTSUPP } = constants.errno;
+const SEGMENTATION_REFUSED = new Set([EINVAL, EIO, EMSGSIZE, EOPNOTSUPP]);
+/** The kernel's limits for one segmented send: 64 segments, one IPv4 datagram's payload. */
+const MAX_SEGMENTS = 64;
+const MAX_SEGMENTED_BYTES = 65507;
+
+/**
+ * How many datagrams from `first` one segmented send can carry: all of one size, the last of the
+ * run may be shorter (the end of the file).
+ */
+export function segmentRun(lengths: readonly number[], first: number, count: number): number {
+  const size = lengths[first]!;
+  let total = size;
+  let n = 1;
+  while (first + n < count && n < MAX_SEGMENTS) {
+    const next = lengths[first + n]!;
+    if (next > size || total + next > MAX_SEGMENTED_BYTES) break;
+    total += next;
+    n++;
+    if (next < size) break;
+  }
+  return n;
+}
+
+/** The file descriptor under a dgram socket: Node keeps its handle behind a symbol (reading
+ * `socket._handle` would print a deprecation warning). */
+function descriptorOf(socket: dgram.Socket): number | undefined {
+  const key = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === 'state symbol');
+  const fd = key && (socket as unknown as Record<symbol, { handle?: { fd?: unknown } }>)[key]?.handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 /**
@@ -243,6 +371,16 @@ export class SharedSocket implements DatagramSocket {
 
   send(data: Buffer, length: number, port: number, address: string): void {
     if (!this.#closed) this.#socket.send(data, length, port, address);
+  }
+
+  sendMany(
+    buffers: readonly Buffer[],
+    lengths: readonly number[],
+    count: number,
+    port: number,
+    address: string,
+  ): void {
+    if (!this.#closed) this.#socket.sendMany(buffers, lengths, count, port, address);
   }
 
   whenSent(fn: () => void): void {
@@ -274,6 +412,11 @@ export class TransferChannel implements SessionIo {
   #locked: boolean;
   #strangerSecond = 0;
   #strangerReplies = 0;
+  /** Sends held between cork() and uncork(). */
+  #corked = false;
+  readonly #batchBuffers: Buffer[] = [];
+  readonly #batchLengths: number[] = [];
+  #batchCount = 0;
   /** Datagrams from the peer. */
   onPacket: (datagram: Buffer) => void = () => {};
   /** Before the lock: a datagram from the expected address; return true to lock onto its port. */
@@ -323,7 +466,29 @@ export class TransferChannel implements SessionIo {
         packet: packet.subarray(0, length),
       });
     }
-    this.socket.send(packet, length, this.#peerPort, this.#peerAddress);
+    if (!this.#corked) {
+      this.socket.send(packet, length, this.#peerPort, this.#peerAddress);
+      return;
+    }
+    this.#batchBuffers[this.#batchCount] = packet;
+    this.#batchLengths[this.#batchCount++] = length;
+  }
+
+  /** Holds sends until {@link TransferChannel.uncork}, which sends them as one batch. */
+  cork(): void {
+    this.#corked = true;
+  }
+
+  uncork(): void {
+    this.#corked = false;
+    const count = this.#batchCount;
+    if (count === 0) return;
+    this.#batchCount = 0;
+    if (count === 1)
+      this.socket.send(this.#batchBuffers[0]!, this.#batchLengths[0]!, this.#peerPort, this.#peerAddress);
+    else
+      this.socket.sendMany(this.#batchBuffers, this.#batchLengths, count, this.#peerPort, this.#peerAddress);
+    this.#batchBuffers.fill(EMPTY, 0, count); // keep no file data alive
   }
 
   #onMessage(message: Buffer, remote: dgram.RemoteInfo): void {

@@ -1,0 +1,41 @@
+/**
+ * The optional native datagram path (src/native/udp.c, compiled at install when a C compiler is
+ * there): one sendmsg per TFTP window with UDP segmentation offload instead of one per datagram.
+ * Linux only; without it, or with `TBFS_NATIVE=0` in the environment, every datagram goes
+ * through node:dgram as before. Only the transport uses it.
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { log } from '../log.js';
+
+/** The addon's functions (see src/native/udp.c). */
+export interface NativeUdp {
+  /** Sends `buffers[first, first + count)` (each `lengths[i]` bytes) to `address`:`port` in one
+   * sendmsg, cut into datagrams of `segment` bytes (0: one datagram). Bytes sent, or -errno. */
+  sendBatch(
+    fd: number,
+    address: string,
+    port: number,
+    segment: number,
+    buffers: readonly Buffer[],
+    lengths: ArrayLike<number>,
+    first: number,
+    count: number,
+  ): number;
+}
+
+/** Where the install step puts the addon, from src/tftp and dist/tftp alike. */
+export const NATIVE_ADDON_PATH = new URL('../../dist/native/udp.node', import.meta.url);
+
+function load(): NativeUdp | undefined {
+  if (process.platform !== 'linux' || process.env.TBFS_NATIVE === '0') return undefined;
+  try {
+    return createRequire(import.meta.url)(NATIVE_ADDON_PATH.pathname) as NativeUdp;
+  } catch (error) {
+    log.tftp('native datagram path not loaded: %s', (error as Error).message);
+    return undefined;
+  }
+}
+
+/** The addon, when it is built and allowed. */
+export const nativeUdp: NativeUdp | undefined = load();
