@@ -5,7 +5,9 @@
  * through node:dgram as before. Only the transport uses it.
  * @module
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { log } from '../log.js';
 
 /** The addon's functions (see src/native/udp.c). */
@@ -24,17 +26,22 @@ export interface NativeUdp {
   ): number;
 }
 
-/** Where the install step puts the addon, from src/tftp and dist/tftp alike. */
-export const NATIVE_ADDON_PATH = new URL('../../dist/native/udp.node', import.meta.url);
+/** Where the install step puts the addon: dist/native, seen from dist/tftp or from src/tftp. */
+const CANDIDATES = ['../native/udp.node', '../../dist/native/udp.node'];
 
 function load(): NativeUdp | undefined {
   if (process.platform !== 'linux' || process.env.TBFS_NATIVE === '0') return undefined;
-  try {
-    return createRequire(import.meta.url)(NATIVE_ADDON_PATH.pathname) as NativeUdp;
-  } catch (error) {
-    log.tftp('native datagram path not loaded: %s', (error as Error).message);
-    return undefined;
+  const require = createRequire(import.meta.url);
+  for (const candidate of CANDIDATES) {
+    const file = fileURLToPath(new URL(candidate, import.meta.url));
+    if (!existsSync(file)) continue;
+    try {
+      return require(file) as NativeUdp;
+    } catch (error) {
+      log.tftp('native datagram path %s not loaded: %s', file, (error as Error).message);
+    }
   }
+  return undefined;
 }
 
 /** The addon, when it is built and allowed. */
