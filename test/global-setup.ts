@@ -4,6 +4,7 @@
  * and servers started under another user id. Tests read the folder with `inject('distDir')`.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -37,7 +38,8 @@ export default async function setup(project: TestProject) {
     console.warn(`tsc reported type errors while building for tests:\n${error.stdout}`);
   });
   // The native send path, built at install into dist/native, goes beside the built files too.
-  await cp(path.join(root, 'dist', 'native'), path.join(distDir, 'native'), { recursive: true }).catch(() => {});
+  const addon = path.join(root, 'dist', 'native');
+  if (existsSync(addon)) await cp(addon, path.join(distDir, 'native'), { recursive: true });
   project.provide('distDir', distDir);
   return () => rm(distDir, { recursive: true, force: true });
 }
