@@ -30,17 +30,24 @@ export interface NativeUdp {
 const CANDIDATES = ['../native/udp.node', '../../dist/native/udp.node'];
 
 function load(): NativeUdp | undefined {
-  if (process.platform !== 'linux' || process.env.TBFS_NATIVE === '0') return undefined;
+  if (process.platform !== 'linux') return undefined;
+  if (process.env.TBFS_NATIVE === '0') {
+    log.tftp('native datagram path off (TBFS_NATIVE=0): node:dgram only');
+    return undefined;
+  }
   const require = createRequire(import.meta.url);
   for (const candidate of CANDIDATES) {
     const file = fileURLToPath(new URL(candidate, import.meta.url));
     if (!existsSync(file)) continue;
     try {
-      return require(file) as NativeUdp;
+      const addon = require(file) as NativeUdp;
+      log.tftp('native datagram path loaded from %s', file);
+      return addon;
     } catch (error) {
       log.tftp('native datagram path %s not loaded: %s', file, (error as Error).message);
     }
   }
+  log.tftp('no native datagram path (src/native/build.mjs builds it): node:dgram only');
   return undefined;
 }
 
