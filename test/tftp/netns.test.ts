@@ -3,10 +3,12 @@
  * segmented sends where a segment fits the MTU and one datagram per send where the kernel refuses
  * (larger blocks are IP fragments), and atftp on the device gets every byte either way.
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { TftpServer, type TftpTransferStats } from '../../src/tftp/index.js';
 import { nativeUdp } from '../../src/tftp/native.js';
@@ -16,6 +18,17 @@ import { createTestHost, type TestHost } from '../helpers/netns.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const run = promisify(execFile);
+
+/** The interface's IPv6 link-local address once duplicate address detection is over (at most 5 s). */
+async function linkLocal(show: () => Promise<string>): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const line = (await show()).split('\n').find((l) => l.includes('fe80::'));
+    if (line && !line.includes('tentative')) return /fe80::[0-9a-f:]+/.exec(line)![0];
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('no usable IPv6 link-local address within 5 s');
+}
 
 describeWith({ tools: ['atftp', 'ip'], root: true }, 'TFTP windows over a veth link (MTU 1500)', () => {
   let host: TestHost;
@@ -97,4 +110,47 @@ describeWith({ tools: ['atftp', 'ip'], root: true }, 'TFTP windows over a veth l
       expect(download).toMatchObject({ outcome: 'ok', windowsize, bytes: content.length });
     },
   );
+  it('serves a scoped IPv6 link-local address, windows segmented (blksize 1428 fits IPv6 in 1500)', async () => {
+    const show = ['-6', '-o', 'addr', 'show', 'scope', 'link', 'dev'];
+    const hostLinkLocal = await linkLocal(
+      async () => (await run('ip', [...show, host.hostInterface])).stdout,
+    );
+    const deviceLinkLocal = await linkLocal(
+      async () => (await host.exec('ip', [...show, host.deviceInterface])).stdout,
+    );
+    await using v6 = new TftpServer({ root: tmp.path, address: `${hostLinkLocal}%${host.hostInterface}` });
+    const v6Transfers: TftpTransferStats[] = [];
+    v6.on('transfer', (t) => v6Transfers.push(t));
+    const { port: v6Port } = await v6.start();
+    if (nativeUdp) {
+      // The scope names the link: the kernel takes the segmented send to the device's link and
+      // refuses the same address on loopback (ENETUNREACH here), so the scope did reach it.
+      const socket = await UdpSocket.bind(`${hostLinkLocal}%${host.hostInterface}`, 0);
+      try {
+        const fd = socket.descriptorForTest()!;
+        const window = [Buffer.alloc(4 * 1432)];
+        const to = (scope: string) =>
+          nativeUdp!.sendBatch(fd, `${deviceLinkLocal}%${scope}`, 9, 1432, window, [4 * 1432], 0, 1);
+        expect(to(host.hostInterface)).toBe(4 * 1432);
+        expect(to('lo')).toBeLessThan(0);
+      } finally {
+        socket.close();
+      }
+    }
+    const local = path.join(tmp.path, 'got-v6.bin');
+    const options = ['--option', 'blksize 1428', '--option', 'windowsize 16'];
+    const got = await host.exec('atftp', [
+      ...options,
+      '-g',
+      '-r',
+      'image.bin',
+      '-l',
+      local,
+      `${hostLinkLocal}%${host.deviceInterface}`,
+      String(v6Port),
+    ]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(sha(await readFile(local))).toBe(sha(content));
+    expect(v6Transfers).toMatchObject([{ outcome: 'ok', blksize: 1428, windowsize: 16 }]);
+  });
 });
