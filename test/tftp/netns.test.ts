@@ -38,6 +38,19 @@ describeWith({ tools: ['atftp', 'ip'], root: true }, 'TFTP windows over a veth l
   const transfers: TftpTransferStats[] = [];
   const content = randomBytes(3_000_017);
 
+  /** atftp on the device: `-g` (download image.bin to `local`) or `-p` (upload `local` as `remote`). */
+  async function atftp(
+    options: { blksize: number; windowsize: number },
+    server: string,
+    serverPort: number,
+    transfer: string[],
+  ) {
+    const flags = ['--option', `blksize ${options.blksize}`];
+    if (options.windowsize > 1) flags.push('--option', `windowsize ${options.windowsize}`);
+    const result = await host.exec('atftp', [...flags, ...transfer, server, String(serverPort)]);
+    expect(result.code, result.stderr).toBe(0);
+  }
+
   beforeAll(async () => {
     host = await createTestHost();
     tmp = await tmpDir('tbfs-tftp-ns-');
@@ -75,36 +88,11 @@ describeWith({ tools: ['atftp', 'ip'], root: true }, 'TFTP windows over a veth l
   ])(
     'atftp on the device downloads and uploads byte-exact at blksize %i, windowsize %i',
     async (blksize, windowsize) => {
-      const options = [
-        '--option',
-        `blksize ${blksize}`,
-        ...(windowsize > 1 ? ['--option', `windowsize ${windowsize}`] : []),
-      ];
       const local = path.join(tmp.path, `got-${blksize}.bin`);
-      const got = await host.exec('atftp', [
-        ...options,
-        '-g',
-        '-r',
-        'image.bin',
-        '-l',
-        local,
-        host.hostAddress,
-        String(port),
-      ]);
-      expect(got.code, got.stderr).toBe(0);
+      await atftp({ blksize, windowsize }, host.hostAddress, port, ['-g', '-r', 'image.bin', '-l', local]);
       expect(sha(await readFile(local))).toBe(sha(content));
       const remote = `up-${blksize}.bin`;
-      const put = await host.exec('atftp', [
-        ...options,
-        '-p',
-        '-l',
-        local,
-        '-r',
-        remote,
-        host.hostAddress,
-        String(port),
-      ]);
-      expect(put.code, put.stderr).toBe(0);
+      await atftp({ blksize, windowsize }, host.hostAddress, port, ['-p', '-l', local, '-r', remote]);
       expect(sha(await readFile(path.join(tmp.path, remote)))).toBe(sha(content));
       const download = transfers.find((t) => t.direction === 'read' && t.blksize === blksize);
       expect(download).toMatchObject({ outcome: 'ok', windowsize, bytes: content.length });
@@ -138,18 +126,8 @@ describeWith({ tools: ['atftp', 'ip'], root: true }, 'TFTP windows over a veth l
       }
     }
     const local = path.join(tmp.path, 'got-v6.bin');
-    const options = ['--option', 'blksize 1428', '--option', 'windowsize 16'];
-    const got = await host.exec('atftp', [
-      ...options,
-      '-g',
-      '-r',
-      'image.bin',
-      '-l',
-      local,
-      `${hostLinkLocal}%${host.deviceInterface}`,
-      String(v6Port),
-    ]);
-    expect(got.code, got.stderr).toBe(0);
+    const server = `${hostLinkLocal}%${host.deviceInterface}`;
+    await atftp({ blksize: 1428, windowsize: 16 }, server, v6Port, ['-g', '-r', 'image.bin', '-l', local]);
     expect(sha(await readFile(local))).toBe(sha(content));
     expect(v6Transfers).toMatchObject([{ outcome: 'ok', blksize: 1428, windowsize: 16 }]);
   });
