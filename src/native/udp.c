@@ -83,8 +83,9 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[6], &first) != napi_ok ||
       napi_get_value_int32(env, argv[7], &count) != napi_ok)
     return fail(env, "sendBatch: bad argument types");
-  if (count < 1 || count > MAX_BATCH || first < 0 || (segment == 0 && count != 1))
-    return fail(env, "sendBatch: bad count");
+  if (count < 1 || count > MAX_BATCH || first < 0 || segment < 0 || segment > 65535 ||
+      (segment == 0 && count != 1))
+    return fail(env, "sendBatch: bad count or segment size");
 
   struct sockaddr_storage to;
   socklen_t to_length = parse_address(address, port, &to);

@@ -80,6 +80,8 @@ describe.skipIf(!nativeUdp && !inCI)('the native datagram path', () => {
     expect(() => nativeUdp!.sendBatch(3, 'localhost', 69, 0, one, [4], 0, 1)).toThrow(TypeError);
     expect(() => nativeUdp!.sendBatch(3, '127.0.0.1', 69, 0, one, [4], 0, 2)).toThrow(TypeError);
     expect(() => nativeUdp!.sendBatch(3, '127.0.0.1', 69, 0, one, [5], 0, 1)).toThrow(TypeError);
+    expect(() => nativeUdp!.sendBatch(3, '127.0.0.1', 69, 65536, one, [4], 0, 1)).toThrow(TypeError);
+    expect(() => nativeUdp!.sendBatch(3, '127.0.0.1', 69, 0, one, [4], 1, 1)).toThrow(TypeError);
     expect(nativeUdp!.sendBatch(-1, '127.0.0.1', 69, 0, one, [4], 0, 1)).toBe(-constants.errno.EBADF);
   });
 });
