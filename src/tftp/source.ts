@@ -167,11 +167,14 @@ export class RandomAccessSource implements BlockSource {
           .readInto(buf, 0, length, position)
           .then((n) => finished(buf.subarray(0, n), true), failed);
       } else {
-        this.#inflight = Promise.resolve(content.read(position, length)).then((data) => {
-          if (data.length > length)
-            throw new RangeError(`read(${position}, ${length}) returned ${data.length} bytes`);
-          finished(data, false);
-        }, failed);
+        // A result too long is the handler's failure like a throw, never an unhandled rejection.
+        this.#inflight = Promise.resolve(content.read(position, length))
+          .then((data) => {
+            if (data.length > length)
+              throw new RangeError(`read(${position}, ${length}) returned ${data.length} bytes`);
+            finished(data, false);
+          })
+          .catch(failed);
       }
     } catch (error) {
       failed(error);

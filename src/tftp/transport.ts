@@ -520,7 +520,9 @@ export class TransferChannel implements SessionIo {
     this.socket.send(reply, reply.length, remote.port, remote.address);
   }
 
+  /** Sends what is corked (a transfer may end, with an ERROR, while a window is being sent). */
   close(): void {
+    this.uncork();
     this.socket.close();
   }
 }

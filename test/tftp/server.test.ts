@@ -54,6 +54,17 @@ async function until(check: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
+/** Acknowledges the OACK and every DATA until an ERROR comes (bounded), and returns that ERROR. */
+async function acknowledgeUntilError(peer: RawPeer): Promise<unknown> {
+  for (let i = 0; i < 5000; i++) {
+    const { packet, from } = await peer.next();
+    if (packet.opcode === OPCODE.ERROR) return packet;
+    if (packet.opcode === OPCODE.OACK) peer.send(ack(0), from.port);
+    if (packet.opcode === OPCODE.DATA) peer.send(ack(packet.block), from.port);
+  }
+  throw new Error('no ERROR within 5000 packets');
+}
+
 /** Reads a whole file over RRQ in lockstep with a raw peer. */
 async function readAll(peer: RawPeer, port: number, filename: string, options: TftpOptionList = []) {
   peer.send(rrq(filename, options), port);
@@ -693,6 +704,63 @@ describe('TFTP server: handlers, statistics and hooks', () => {
       'random 127.0.0.1 octet 1400',
       'other 127.0.0.1 octet -',
     ]);
+  });
+
+  it('answers a read that fails while a window goes out with ERROR 0, which reaches the peer', async () => {
+    const first = randomBytes(1 << 20);
+    await using s = await serve({
+      handler: {
+        openRead: () => ({
+          size: 4 << 20,
+          read: (position: number, length: number) => {
+            if (position > 0) throw new Error('disk gone');
+            return first.subarray(0, length);
+          },
+        }),
+      },
+    });
+    await using peer = await RawPeer.open();
+    peer.send(
+      rrq('flaky', [
+        ['blksize', '1468'],
+        ['windowsize', '16'],
+      ]),
+      s.port,
+    );
+    expect(await acknowledgeUntilError(peer)).toEqual({
+      opcode: OPCODE.ERROR,
+      code: 0,
+      message: 'Read error',
+    });
+    await until(() => s.transfers.length === 1);
+    expect(s.transfers[0]).toMatchObject({ outcome: 'local-error' });
+  });
+
+  it('ends a transfer whose handler returns more bytes than asked with ERROR 0, and nothing escapes', async () => {
+    await using s = await serve({
+      handler: {
+        openRead: () => ({
+          size: 1_000_000,
+          // The first chunk is right; the next one, read ahead while the first goes out, is too long.
+          read: (position: number, length: number) => Buffer.alloc(position === 0 ? length : length + 1),
+        }),
+      },
+    });
+    await using peer = await RawPeer.open();
+    peer.send(
+      rrq('too-long', [
+        ['blksize', '1468'],
+        ['windowsize', '8'],
+      ]),
+      s.port,
+    );
+    expect(await acknowledgeUntilError(peer)).toEqual({
+      opcode: OPCODE.ERROR,
+      code: 0,
+      message: 'Read error',
+    });
+    await until(() => s.transfers.length === 1);
+    expect(s.transfers[0]).toMatchObject({ outcome: 'local-error' });
   });
 
   it('hands uploads to a handler Writable, and maps its errors to TFTP codes', async () => {
