@@ -706,51 +706,26 @@ describe('TFTP server: handlers, statistics and hooks', () => {
     ]);
   });
 
-  it('answers a read that fails while a window goes out with ERROR 0, which reaches the peer', async () => {
-    const first = randomBytes(1 << 20);
-    await using s = await serve({
-      handler: {
-        openRead: () => ({
-          size: 4 << 20,
-          read: (position: number, length: number) => {
-            if (position > 0) throw new Error('disk gone');
-            return first.subarray(0, length);
-          },
-        }),
+  it.each([
+    {
+      name: 'a read that fails while a window goes out',
+      read: (position: number, length: number) => {
+        if (position > 0) throw new Error('disk gone');
+        return Buffer.alloc(length);
       },
-    });
+    },
+    {
+      // Read ahead while the first chunk goes out: it must not escape as an unhandled rejection.
+      name: 'a read that returns more bytes than asked',
+      read: (position: number, length: number) => Buffer.alloc(position === 0 ? length : length + 1),
+    },
+  ])('answers $name with ERROR 0, which reaches the peer', async ({ read }) => {
+    await using s = await serve({ handler: { openRead: () => ({ size: 4 << 20, read }) } });
     await using peer = await RawPeer.open();
     peer.send(
       rrq('flaky', [
         ['blksize', '1468'],
         ['windowsize', '16'],
-      ]),
-      s.port,
-    );
-    expect(await acknowledgeUntilError(peer)).toEqual({
-      opcode: OPCODE.ERROR,
-      code: 0,
-      message: 'Read error',
-    });
-    await until(() => s.transfers.length === 1);
-    expect(s.transfers[0]).toMatchObject({ outcome: 'local-error' });
-  });
-
-  it('ends a transfer whose handler returns more bytes than asked with ERROR 0, and nothing escapes', async () => {
-    await using s = await serve({
-      handler: {
-        openRead: () => ({
-          size: 1_000_000,
-          // The first chunk is right; the next one, read ahead while the first goes out, is too long.
-          read: (position: number, length: number) => Buffer.alloc(position === 0 ? length : length + 1),
-        }),
-      },
-    });
-    await using peer = await RawPeer.open();
-    peer.send(
-      rrq('too-long', [
-        ['blksize', '1468'],
-        ['windowsize', '8'],
       ]),
       s.port,
     );
