@@ -1,8 +1,8 @@
 /**
  * The optional native datagram path (src/native/udp.c, compiled at install when a C compiler is
  * there): one sendmsg per TFTP window with UDP segmentation offload instead of one per datagram.
- * Linux only; without it, or with `TBFS_NATIVE=0` in the environment, every datagram goes
- * through node:dgram as before. Only the transport uses it.
+ * Linux only; without it, or with `TESTBED_FILESERVER_NATIVE=0` in the environment, every
+ * datagram goes through node:dgram as before. Only the transport uses it.
  * @module
  */
 import { existsSync } from 'node:fs';
@@ -31,8 +31,8 @@ const CANDIDATES = ['../native/udp.node', '../../dist/native/udp.node'];
 
 function load(): NativeUdp | undefined {
   if (process.platform !== 'linux') return undefined;
-  if (process.env.TBFS_NATIVE === '0') {
-    log.tftp('native datagram path off (TBFS_NATIVE=0): node:dgram only');
+  if (process.env.TESTBED_FILESERVER_NATIVE === '0') {
+    log.tftp('native datagram path off (TESTBED_FILESERVER_NATIVE=0): node:dgram only');
     return undefined;
   }
   const require = createRequire(import.meta.url);

@@ -1,7 +1,7 @@
 /**
  * The TFTP engine without the native datagram path (no compiler at install, another OS, or
- * TBFS_NATIVE=0): every datagram through node:dgram. Windowed and lockstep transfers both ways,
- * clean and through a lossy relay, must be byte-exact as with the native path.
+ * TESTBED_FILESERVER_NATIVE=0): every datagram through node:dgram. Windowed and lockstep
+ * transfers both ways, clean and through a lossy relay, must be byte-exact as with the native path.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -13,10 +13,10 @@ import { LossyRelay } from '../helpers/lossy-relay.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 // Read once, when the engine's modules load (each test file gets its own module graph).
-process.env.TBFS_NATIVE = '0';
+process.env.TESTBED_FILESERVER_NATIVE = '0';
 const { nativeUdp } = await import('../../src/tftp/native.js');
 const { TftpClient, TftpServer } = await import('../../src/tftp/index.js');
-delete process.env.TBFS_NATIVE;
+delete process.env.TESTBED_FILESERVER_NATIVE;
 
 const dir = await tmpDir();
 afterAll(() => dir[Symbol.asyncDispose]());
