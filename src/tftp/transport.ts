@@ -187,7 +187,7 @@ export class UdpSocket implements DatagramSocket {
    */
   send(data: Buffer, length: number, port: number, address: string): void {
     if (this.#closed) return;
-    if (this.#fd !== undefined && this.pending === 0) {
+    if (this.#fd !== undefined) {
       this.#single[0] = data;
       this.#singleLength[0] = length;
       this.#sendNative(this.#single, this.#singleLength, 0, 1, port, address);
@@ -213,8 +213,9 @@ export class UdpSocket implements DatagramSocket {
     port: number,
     address: string,
   ): void {
-    if (this.#fd === undefined || this.#closed) {
-      for (let i = 0; i < count; i++) this.send(buffers[i]!, lengths[i]!, port, address);
+    if (this.#closed) return;
+    if (this.#fd === undefined) {
+      for (let i = 0; i < count; i++) this.#sendDgram(buffers[i]!, lengths[i]!, port, address);
       return;
     }
     let first = 0;
@@ -484,10 +485,7 @@ export class TransferChannel implements SessionIo {
     const count = this.#batchCount;
     if (count === 0) return;
     this.#batchCount = 0;
-    if (count === 1)
-      this.socket.send(this.#batchBuffers[0]!, this.#batchLengths[0]!, this.#peerPort, this.#peerAddress);
-    else
-      this.socket.sendMany(this.#batchBuffers, this.#batchLengths, count, this.#peerPort, this.#peerAddress);
+    this.socket.sendMany(this.#batchBuffers, this.#batchLengths, count, this.#peerPort, this.#peerAddress);
     this.#batchBuffers.fill(EMPTY, 0, count); // keep no file data alive
   }
 
