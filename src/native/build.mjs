@@ -1,29 +1,25 @@
 // Compiles the optional native datagram path (udp.c) into dist/native/udp.node. Runs at install
 // and with `npm run build`. Without a C compiler, Node's headers or Linux it says so and exits 0:
-// the TFTP engine then sends every datagram through node:dgram. Node-API keeps one binary good
-// for every Node version from 20 on.
+// the TFTP engine then uses node:dgram alone. Node-API (and libuv's stable 1.x ABI, for the
+// receive watcher) keep one binary good for every Node version from 20 on. The headers are the
+// ones Node's installation ships (include/node: node_api.h and uv.h).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const output = path.join(here, '../../dist/native/udp.node');
 
 function headers() {
-  const candidates = [path.join(path.dirname(process.execPath), '../include/node')];
-  try {
-    candidates.unshift(createRequire(import.meta.url)('node-api-headers').include_dir);
-  } catch {
-    // not installed: Node's own headers
-  }
-  return candidates.find((dir) => existsSync(path.join(dir, 'node_api.h')));
+  const include = path.join(path.dirname(process.execPath), '../include/node');
+  const complete = ['node_api.h', 'uv.h'].every((file) => existsSync(path.join(include, file)));
+  return complete ? include : undefined;
 }
 
 function build() {
   if (process.platform !== 'linux') return 'not Linux';
   const include = headers();
-  if (!include) return "Node's headers (node_api.h) not found";
+  if (!include) return "Node's headers (include/node with node_api.h and uv.h) not found";
   mkdirSync(path.dirname(output), { recursive: true });
   const compiler = process.env.CC || 'cc';
   const args = ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=tftp_udp'];

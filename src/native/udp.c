@@ -1,5 +1,7 @@
 /*
- * Batched UDP sends for the TFTP engine (Linux). Node sends one datagram per system call and per
+ * The TFTP engine's datagram path on Linux: batched sends and a lean receive.
+ *
+ * Sends. Node sends one datagram per system call and per
  * JavaScript round trip; a TFTP window is up to 64 datagrams of one size, which the kernel can take
  * in one sendmsg with UDP generic segmentation offload (UDP_SEGMENT, Linux 4.18): the payload is
  * the window's packets back to back, cut every `segment` bytes. The packets stay in their own
@@ -9,18 +11,38 @@
  *
  * sendBatch(fd, address, port, segment, buffers, lengths, first, count) -> bytes sent, or -errno.
  * segment 0 sends one datagram (count must be 1).
+ *
+ * Receives. node:dgram hands every datagram to JavaScript in a fresh 64 KiB allocation, one
+ * callback scope each; at 64 KiB blocks that cost a third of an upload's throughput. watch() reads
+ * a socket here instead: every datagram that is ready (up to 64 per wakeup) is copied into a
+ * Buffer of its own size and passed to `onDatagram(buffer, address, port)`, all in one callback
+ * scope. It polls a duplicate of the descriptor, so libuv's own watcher of the socket (which keeps
+ * sending from its queue when the kernel's is full) never meets ours; the caller stops Node's
+ * receiving first.
+ *
+ * watch(fd, onDatagram) -> handle; unwatch(handle) (idempotent); refWatch(handle, bool).
+ *
+ * Armed replies. In lockstep a TFTP sender waits for each ACK, and every microsecond between the
+ * ACK's arrival and the next DATA is a microsecond of every round trip. arm(handle, block, buffer,
+ * length, address, port) tells the watcher: when an ACK of `block` comes from that peer, send
+ * `buffer[0, length)` to it at once, then hand the ACK to JavaScript as usual with `answered`
+ * true (the 4th argument). One-shot; disarm(handle) withdraws it.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include <uv.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #ifndef SOL_UDP
 #define SOL_UDP 17
@@ -131,10 +153,284 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
   return number(env, sent < 0 ? -errno : (double)sent);
 }
 
+#define MAX_READS 64
+
+/* One receive buffer per thread (worker threads load their own copy of the addon's state). */
+static __thread unsigned char datagram[65536];
+
+typedef struct {
+  uv_poll_t poll;
+  int fd; /* our duplicate */
+  int unwatched; /* no more reads or callbacks */
+  int closed; /* libuv is done with the poll handle */
+  int finalized; /* JavaScript dropped the handle */
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+  /* The armed reply: sent when an ACK of armed_block arrives from armed_to. */
+  napi_ref armed; /* the buffer, kept alive while armed; NULL when not armed */
+  void *armed_data;
+  size_t armed_length;
+  uint16_t armed_block;
+  struct sockaddr_storage armed_to;
+  socklen_t armed_to_length;
+} Watch;
+
+static void disarm_watch(Watch *w) {
+  if (!w->armed) return;
+  napi_delete_reference(w->env, w->armed);
+  w->armed = NULL;
+}
+
+static int same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+  if (a->ss_family != b->ss_family) return 0;
+  if (a->ss_family == AF_INET) {
+    const struct sockaddr_in *x = (const struct sockaddr_in *)a, *y = (const struct sockaddr_in *)b;
+    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a, *y = (const struct sockaddr_in6 *)b;
+  return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+}
+
+/* Sends the armed reply if `datagram` is the ACK it waits for; one-shot either way. */
+static int answer(Watch *w, ssize_t size, const struct sockaddr_storage *from) {
+  if (!w->armed || size != 4 || datagram[0] != 0 || datagram[1] != 4 ||
+      (uint16_t)(datagram[2] << 8 | datagram[3]) != w->armed_block || !same_peer(from, &w->armed_to))
+    return 0;
+  ssize_t sent;
+  do sent = sendto(w->fd, w->armed_data, w->armed_length, MSG_DONTWAIT,
+                   (const struct sockaddr *)&w->armed_to, w->armed_to_length);
+  while (sent < 0 && errno == EINTR);
+  disarm_watch(w);
+  return sent >= 0; /* else JavaScript sends it, through node:dgram's queue if need be */
+}
+
+/* The peer's address as node:dgram spells it: IPv6 link-local with %interface. */
+static napi_value address_value(napi_env env, const struct sockaddr_storage *from) {
+  char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2] = "";
+  if (from->ss_family == AF_INET) {
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)from)->sin_addr, text, sizeof text);
+  } else {
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)from;
+    inet_ntop(AF_INET6, &v6->sin6_addr, text, INET6_ADDRSTRLEN);
+    char name[IF_NAMESIZE];
+    if (v6->sin6_scope_id != 0) {
+      size_t used = strlen(text);
+      if (if_indextoname(v6->sin6_scope_id, name))
+        snprintf(text + used, sizeof text - used, "%%%s", name);
+      else
+        snprintf(text + used, sizeof text - used, "%%%u", v6->sin6_scope_id);
+    }
+  }
+  napi_value value;
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &value);
+  return value;
+}
+
+static uint16_t port_of(const struct sockaddr_storage *from) {
+  return ntohs(from->ss_family == AF_INET ? ((const struct sockaddr_in *)from)->sin_port
+                                          : ((const struct sockaddr_in6 *)from)->sin6_port);
+}
+
+static void on_readable(uv_poll_t *poll, int status, int events) {
+  (void)events;
+  Watch *watch = (Watch *)poll->data;
+  if (status < 0 || watch->unwatched) return;
+  napi_env env = watch->env;
+  napi_handle_scope handles;
+  napi_callback_scope scope;
+  napi_value resource, callback, receiver;
+  napi_open_handle_scope(env, &handles);
+  napi_create_object(env, &resource);
+  napi_open_callback_scope(env, resource, watch->context, &scope);
+  napi_get_reference_value(env, watch->callback, &callback);
+  napi_get_undefined(env, &receiver);
+  /* The callback may unwatch (the transfer ended): stop reading then. */
+  for (int i = 0; i < MAX_READS && !watch->unwatched; i++) {
+    struct sockaddr_storage from;
+    socklen_t from_length = sizeof from;
+    ssize_t size = recvfrom(watch->fd, datagram, sizeof datagram, MSG_DONTWAIT,
+                            (struct sockaddr *)&from, &from_length);
+    if (size < 0) {
+      if (errno == EINTR) continue;
+      break; /* EAGAIN: drained; anything else (a queued ICMP error) is cleared by this read */
+    }
+    if (from.ss_family != AF_INET && from.ss_family != AF_INET6) continue;
+    int answered = answer(watch, size, &from);
+    napi_value argv[4], result;
+    void *copy;
+    napi_create_buffer_copy(env, (size_t)size, datagram, &copy, &argv[0]);
+    argv[1] = address_value(env, &from);
+    napi_create_uint32(env, port_of(&from), &argv[2]);
+    napi_get_boolean(env, answered, &argv[3]);
+    if (napi_call_function(env, receiver, callback, 4, argv, &result) == napi_pending_exception) {
+      napi_value error;
+      napi_get_and_clear_last_exception(env, &error);
+      napi_fatal_exception(env, error); /* 'uncaughtException', as for any callback */
+      break;
+    }
+  }
+  napi_close_callback_scope(env, scope); /* runs process.nextTick callbacks and microtasks */
+  napi_close_handle_scope(env, handles);
+}
+
+static void on_closed(uv_handle_t *handle) {
+  Watch *w = (Watch *)handle->data;
+  w->closed = 1;
+  if (w->finalized) free(w);
+}
+
+/* Stops reading; libuv allows closing the descriptor right after uv_poll_stop, and the port must
+ * be free as soon as the socket closes. No Node-API calls: this also runs from the finalizer. */
+static void stop_polling(Watch *w) {
+  if (w->unwatched) return;
+  w->unwatched = 1;
+  uv_poll_stop(&w->poll);
+  uv_close((uv_handle_t *)&w->poll, on_closed);
+  close(w->fd);
+}
+
+/* unwatch() from JavaScript (possibly inside the callback: the function stays alive on the stack,
+ * and the async context's destroy hook is queued). */
+static void stop(Watch *w) {
+  if (w->unwatched) return;
+  disarm_watch(w);
+  napi_delete_reference(w->env, w->callback);
+  napi_async_destroy(w->env, w->context);
+  stop_polling(w);
+}
+
+/* The handle was collected, which only happens after unwatch (the callback holds the socket that
+ * holds the handle), or Node is tearing the environment down, which frees every reference itself:
+ * no Node-API calls here. The memory goes once libuv is done too. */
+static void on_finalize(napi_env env, void *data, void *hint) {
+  (void)env, (void)hint;
+  Watch *w = (Watch *)data;
+  stop_polling(w);
+  w->finalized = 1;
+  if (w->closed) free(w);
+}
+
+static Watch *watch_of(napi_env env, napi_value value) {
+  void *data = NULL;
+  if (napi_get_value_external(env, value, &data) != napi_ok || data == NULL) return NULL;
+  return (Watch *)data;
+}
+
+static napi_value watch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd;
+  napi_valuetype type;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_typeof(env, argv[1], &type) != napi_ok || type != napi_function)
+    return fail(env, "watch takes a descriptor and a function");
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return fail(env, "watch: no event loop");
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return number(env, -errno);
+  Watch *w = calloc(1, sizeof *w);
+  napi_value name, handle;
+  if (!w || napi_create_string_utf8(env, "TftpDatagrams", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      uv_poll_init(loop, &w->poll, copy) != 0) {
+    close(copy);
+    free(w);
+    return fail(env, "watch: cannot poll the descriptor");
+  }
+  w->fd = copy;
+  w->env = env;
+  w->poll.data = w;
+  napi_create_reference(env, argv[1], 1, &w->callback);
+  napi_async_init(env, NULL, name, &w->context);
+  if (napi_create_external(env, w, on_finalize, NULL, &handle) != napi_ok) {
+    stop(w);
+    w->finalized = 1; /* on_closed frees it */
+    return fail(env, "watch: out of memory");
+  }
+  uv_poll_start(&w->poll, UV_READABLE, on_readable);
+  return handle;
+}
+
+static napi_value unwatch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  Watch *w;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      (w = watch_of(env, argv[0])) == NULL)
+    return fail(env, "unwatch takes a handle from watch");
+  stop(w);
+  return NULL;
+}
+
+static napi_value arm(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  Watch *w;
+  int32_t block, length, port;
+  void *data;
+  size_t size;
+  char address[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  size_t address_length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 6 ||
+      (w = watch_of(env, argv[0])) == NULL || napi_get_value_int32(env, argv[1], &block) != napi_ok ||
+      napi_get_buffer_info(env, argv[2], &data, &size) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &length) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[4], address, sizeof address, &address_length) != napi_ok ||
+      napi_get_value_int32(env, argv[5], &port) != napi_ok)
+    return fail(env, "arm: bad argument types");
+  if (block < 0 || block > 65535 || length < 0 || (size_t)length > size || port < 0 || port > 65535)
+    return fail(env, "arm: bad block, length or port");
+  napi_value result;
+  disarm_watch(w);
+  w->armed_to_length = parse_address(address, port, &w->armed_to);
+  if (w->unwatched || w->armed_to_length == 0) {
+    napi_get_boolean(env, false, &result);
+    return result;
+  }
+  napi_create_reference(env, argv[2], 1, &w->armed);
+  w->armed_data = data;
+  w->armed_length = (size_t)length;
+  w->armed_block = (uint16_t)block;
+  napi_get_boolean(env, true, &result);
+  return result;
+}
+
+static napi_value disarm(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  Watch *w;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      (w = watch_of(env, argv[0])) == NULL)
+    return fail(env, "disarm takes a handle from watch");
+  disarm_watch(w);
+  return NULL;
+}
+
+static napi_value ref_watch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  Watch *w;
+  bool ref;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
+      (w = watch_of(env, argv[0])) == NULL || napi_get_value_bool(env, argv[1], &ref) != napi_ok)
+    return fail(env, "refWatch takes a handle and a boolean");
+  if (!w->unwatched) {
+    if (ref) uv_ref((uv_handle_t *)&w->poll);
+    else uv_unref((uv_handle_t *)&w->poll);
+  }
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "sendBatch", NAPI_AUTO_LENGTH, send_batch, NULL, &fn);
-  napi_set_named_property(env, exports, "sendBatch", fn);
+  const struct { const char *name; napi_callback fn; } functions[] = {
+      {"sendBatch", send_batch}, {"watch", watch}, {"unwatch", unwatch}, {"refWatch", ref_watch},
+      {"arm", arm}, {"disarm", disarm}};
+  for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+    napi_value fn;
+    napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL, &fn);
+    napi_set_named_property(env, exports, functions[i].name, fn);
+  }
   return exports;
 }
 

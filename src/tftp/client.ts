@@ -497,7 +497,7 @@ class ClientTransfer {
       },
     });
     this.#machine = sender;
-    this.#channel.onPacket = (datagram) => sender.receive(datagram);
+    this.#channel.onPacket = (datagram, answered) => sender.receive(datagram, answered);
     sender.start();
   }
 

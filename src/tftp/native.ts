@@ -1,6 +1,7 @@
 /**
  * The optional native datagram path (src/native/udp.c, compiled at install when a C compiler is
- * there): one sendmsg per TFTP window with UDP segmentation offload instead of one per datagram.
+ * there): one sendmsg per TFTP window with UDP segmentation offload instead of one per datagram,
+ * and a receive loop that hands JavaScript each datagram in a Buffer of its own size.
  * Linux only; without it, or with `TESTBED_FILESERVER_NATIVE=0` in the environment, every
  * datagram goes through node:dgram as before. Only the transport uses it.
  * @module
@@ -24,7 +25,32 @@ export interface NativeUdp {
     first: number,
     count: number,
   ): number;
+  /** Reads the socket `fd` (through a duplicate descriptor) and calls `onDatagram` for every
+   * datagram. Node's own receiving must be stopped first. A negative number is -errno. */
+  watch(
+    fd: number,
+    onDatagram: (datagram: Buffer, address: string, port: number, answered: boolean) => void,
+  ): WatchHandle | number;
+  /** When an ACK of wire block `block` arrives from `address`:`port`, sends `packet[0, length)`
+   * there before calling onDatagram (with `answered` true). One-shot; false if it cannot. */
+  arm(
+    handle: WatchHandle,
+    block: number,
+    packet: Buffer,
+    length: number,
+    address: string,
+    port: number,
+  ): boolean;
+  /** Withdraws an armed reply. */
+  disarm(handle: WatchHandle): void;
+  /** Stops the watch and closes its descriptor; idempotent. */
+  unwatch(handle: WatchHandle): void;
+  /** Whether the watch keeps the event loop alive (it does by default). */
+  refWatch(handle: WatchHandle, ref: boolean): void;
 }
+
+/** An active {@link NativeUdp.watch}. */
+export type WatchHandle = { readonly __watch: unique symbol };
 
 /** Where the install step puts the addon: dist/native, seen from dist/tftp or from src/tftp. */
 const CANDIDATES = ['../native/udp.node', '../../dist/native/udp.node'];

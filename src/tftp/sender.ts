@@ -126,6 +126,10 @@ export class Sender {
   #ackedBytes = 0;
   #oackSentAt = 0;
   #oackRepeated = false;
+  /** Lockstep: the block armed to leave when the block in flight is acknowledged (see #armNext). */
+  #armedBlock = -1;
+  /** The armed block went out with the ACK being handled: #sendBlock only accounts for it. */
+  #answeredBlock = -1;
 
   constructor(config: SenderConfig) {
     this.#c = config;
@@ -177,12 +181,17 @@ export class Sender {
     return this.#c.rto.timeoutMs;
   }
 
-  /** Handles one datagram from the peer (already checked to come from it). */
-  receive(datagram: Buffer): void {
+  /**
+   * Handles one datagram from the peer (already checked to come from it). `answered`: it is the
+   * ACK the armed block waited for, and that block has already gone out.
+   */
+  receive(datagram: Buffer, answered = false): void {
     if (this.#state === 'done') return;
     // Fast path: an ACK is 4 bytes, opcode 4.
     if (datagram.length >= 4 && datagram[0] === 0 && datagram[1] === OPCODE.ACK) {
+      if (answered) this.#answeredBlock = this.#armedBlock;
       this.#onAck(datagram.readUInt16BE(2));
+      this.#answeredBlock = -1;
       return;
     }
     let packet: ReturnType<typeof decodePacket>;
@@ -336,7 +345,23 @@ export class Sender {
     // With the window out, read the block after it now: when the ACK comes, that block leaves
     // without a read (a copy of up to 64 KiB) in the way. In lockstep that is every round trip.
     if (this.#next === end && this.#filled === end && end <= this.#last) this.#fill();
+    this.#armNext(end);
     this.#armTimer();
+  }
+
+  /**
+   * Lockstep: with block `next` read ahead, have it sent the moment the block in flight is
+   * acknowledged, before any JavaScript runs (SessionIo.armReply; the native path does it). Then
+   * the round trip no longer includes this side's event loop.
+   */
+  #armNext(next: number): void {
+    const io = this.#c.io;
+    if (this.#window !== 1 || !io.armReply || this.#armedBlock === next) return;
+    if (this.#next !== next || this.#filled <= next || next > this.#last || this.#highestSent !== this.#base)
+      return;
+    const index = next % this.#slots.length;
+    const ack = wireBlock(this.#base, this.#c.params.rollover);
+    if (io.armReply(ack, this.#slots[index]!, this.#lengths[index]!)) this.#armedBlock = next;
   }
 
   /** Continues the window on the next turn of the event loop, so the receiver can drain. */
@@ -433,7 +458,10 @@ export class Sender {
         this.#sampleSentAt = this.#c.clock.now();
       }
     }
-    this.#c.io.send(this.#slots[index]!, this.#lengths[index]!);
+    // The armed block leaves here or has left already; either way the native side is disarmed.
+    if (block === this.#armedBlock) this.#armedBlock = -1;
+    if (block === this.#answeredBlock) this.#answeredBlock = -1;
+    else this.#c.io.send(this.#slots[index]!, this.#lengths[index]!);
   }
 
   #onTimeout(): void {
@@ -488,6 +516,7 @@ export class Sender {
     this.#state = 'done';
     this.#alarm.clear();
     this.#probe.clear();
+    if (this.#armedBlock !== -1) this.#c.io.disarmReply?.();
     this.#c.onEnd(result);
   }
 }

@@ -185,7 +185,7 @@ export class ServerSession {
       },
     });
     this.#machine = sender;
-    channel.onPacket = (datagram) => sender.receive(datagram);
+    channel.onPacket = (datagram, answered) => sender.receive(datagram, answered);
     sender.start();
   }
 

@@ -38,6 +38,14 @@ export interface SessionIo {
   cork?(): void;
   /** Sends what cork() held, in order. */
   uncork?(): void;
+  /**
+   * Sends `packet[0, length)` the moment the peer's ACK of wire block `ackBlock` arrives, ahead
+   * of everything else (the native path answers it before JavaScript runs); that ACK then comes
+   * with `answered` true. One-shot; false if nothing was armed. Optional.
+   */
+  armReply?(ackBlock: number, packet: Buffer, length: number): boolean;
+  /** Withdraws the armed reply. */
+  disarmReply?(): void;
 }
 
 /** How a transfer ended. */

@@ -10,6 +10,9 @@
  *   counted until the kernel has them, so that buffers are never reused while still queued.
  * - A window goes out as one batch: with the native path (./native.ts), one sendmsg per run of
  *   equal-sized datagrams (UDP segmentation offload), else one send per datagram.
+ * - With the native path, the native watcher reads the socket instead of node:dgram (which
+ *   would give every datagram a 64 KiB allocation of its own); node:dgram still binds, sizes the
+ *   buffers, queues sends the kernel cannot take yet, and closes.
  * - A datagram from anyone but the transfer's peer is answered with ERROR 5 (rate-limited, never
  *   in reply to an ERROR) and otherwise ignored: the transfer goes on.
  * @module
@@ -20,7 +23,7 @@ import { constants } from 'node:os';
 import { log } from '../log.js';
 import { encodeError, OPCODE } from './codec.js';
 import { TFTP_ERROR } from './errors.js';
-import { nativeUdp } from './native.js';
+import { nativeUdp, type WatchHandle } from './native.js';
 import type { SessionIo } from './session.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -84,11 +87,14 @@ function primeAllocator(): void {
   Buffer.allocUnsafeSlow(16 * 2 ** 20);
 }
 
+/** Receives a datagram; `answered` says an armed reply already went out for it. */
+export type MessageHandler = (message: Buffer, remote: dgram.RemoteInfo, answered?: boolean) => void;
+
 /** What a transfer needs of its socket: its own {@link UdpSocket}, or a {@link SharedSocket}. */
 export interface DatagramSocket {
   readonly local: Endpoint;
   /** Receives every datagram meant for this socket. */
-  onMessage: (message: Buffer, remote: dgram.RemoteInfo) => void;
+  onMessage: MessageHandler;
   send(data: Buffer, length: number, port: number, address: string): void;
   /** Sends `buffers[i][0, lengths[i])` for i < count, in order; the buffers are free on return
    * unless {@link DatagramSocket.pending} > 0. */
@@ -101,6 +107,9 @@ export interface DatagramSocket {
   ): void;
   readonly pending: number;
   whenSent(fn: () => void): void;
+  /** See {@link UdpSocket.armReply}; absent where replies cannot be armed. */
+  armReply?(ackBlock: number, packet: Buffer, length: number, port: number, address: string): boolean;
+  disarmReply?(): void;
   close(): void;
 }
 
@@ -112,21 +121,42 @@ export class UdpSocket implements DatagramSocket {
   #closed = false;
   /** The descriptor for the native path; undefined without it. */
   readonly #fd: number | undefined;
+  /** The native receive watcher, when it reads this socket instead of node:dgram. */
+  readonly #watch: WatchHandle | undefined;
   /** Segmentation offload works on this socket's route (cleared at its first refusal). */
   #segmenting = true;
   readonly #single: Buffer[] = [EMPTY];
   readonly #singleLength = [0];
   /** Receives every datagram. */
-  onMessage: (message: Buffer, remote: dgram.RemoteInfo) => void = () => {};
+  onMessage: MessageHandler = () => {};
 
   private constructor(socket: dgram.Socket, local: Endpoint) {
     this.#socket = socket;
     this.local = local;
-    this.#fd = nativeUdp && descriptorOf(socket);
+    const handle = nativeUdp && udpHandleOf(socket);
+    this.#fd = handle?.fd;
+    this.#watch = handle && this.#watchNatively(handle);
     socket.on('message', (message, remote) => this.onMessage(message, remote));
     socket.on('error', (error) =>
       log.tftp('socket %s:%d error: %s', local.address, local.port, error.message),
     );
+  }
+
+  /** Reads the socket natively, once node:dgram has stopped reading it; undefined if it cannot. */
+  #watchNatively(handle: UdpHandle): WatchHandle | undefined {
+    const onDatagram = (datagram: Buffer, address: string, port: number, answered: boolean) =>
+      this.onMessage(
+        datagram,
+        { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4', size: datagram.length },
+        answered,
+      );
+    const watch = nativeUdp!.watch(handle.fd, onDatagram);
+    if (typeof watch === 'number') {
+      log.tftp('port %d: no native receive (errno %d); node:dgram reads', this.local.port, -watch);
+      return undefined;
+    }
+    handle.recvStop();
+    return watch;
   }
 
   /** Binds a socket to `address` and `port` (0: any free port). Rejects with the system error. */
@@ -292,6 +322,22 @@ export class UdpSocket implements DatagramSocket {
     });
   }
 
+  /**
+   * Lockstep's shortcut: when the ACK of wire block `ackBlock` arrives from `address`:`port`, the
+   * native watcher sends `packet[0, length)` at once and delivers the ACK with `answered` true.
+   * False (nothing armed) without the native watcher or while sends wait in node:dgram's queue
+   * (the reply would overtake them). The packet must stay untouched until the reply fires or
+   * {@link UdpSocket.disarmReply}.
+   */
+  armReply(ackBlock: number, packet: Buffer, length: number, port: number, address: string): boolean {
+    if (!this.#watch || this.#closed || this.pending > 0) return false;
+    return nativeUdp!.arm(this.#watch, ackBlock, packet, length, address, port);
+  }
+
+  disarmReply(): void {
+    if (this.#watch && !this.#closed) nativeUdp!.disarm(this.#watch);
+  }
+
   /** @internal The descriptor the native path sends on. */
   descriptorForTest(): number | undefined {
     return this.#fd;
@@ -300,6 +346,7 @@ export class UdpSocket implements DatagramSocket {
   /** Lets the process exit while only this socket is open. */
   unref(): void {
     this.#socket.unref();
+    if (this.#watch) nativeUdp!.refWatch(this.#watch, false);
   }
 
   /** Closes the socket; idempotent. */
@@ -307,6 +354,7 @@ export class UdpSocket implements DatagramSocket {
     if (this.#closed) return;
     this.#closed = true;
     this.#drained = [];
+    if (this.#watch) nativeUdp!.unwatch(this.#watch);
     try {
       this.#socket.close();
     } catch {
@@ -339,12 +387,19 @@ export function segmentRun(lengths: readonly number[], first: number, count: num
   return n;
 }
 
-/** The file descriptor under a dgram socket: Node keeps its handle behind a symbol (reading
- * `socket._handle` would print a deprecation warning). */
-function descriptorOf(socket: dgram.Socket): number | undefined {
+/** What the native path needs of Node's handle under a bound dgram socket. */
+interface UdpHandle {
+  readonly fd: number;
+  recvStop(): number;
+}
+
+/** The handle under a bound dgram socket: Node keeps it behind a symbol (reading
+ * `socket._handle` would print a deprecation warning). Undefined if Node's internals differ. */
+function udpHandleOf(socket: dgram.Socket): UdpHandle | undefined {
   const key = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === 'state symbol');
-  const fd = key && (socket as unknown as Record<symbol, { handle?: { fd?: unknown } }>)[key]?.handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+  const handle = key && (socket as unknown as Record<symbol, { handle?: Partial<UdpHandle> }>)[key]?.handle;
+  const usable = typeof handle?.fd === 'number' && handle.fd >= 0 && typeof handle.recvStop === 'function';
+  return usable ? (handle as UdpHandle) : undefined;
 }
 
 /**
@@ -355,7 +410,7 @@ export class SharedSocket implements DatagramSocket {
   readonly #socket: UdpSocket;
   readonly #onClose: () => void;
   #closed = false;
-  onMessage: (message: Buffer, remote: dgram.RemoteInfo) => void = () => {};
+  onMessage: MessageHandler = () => {};
 
   constructor(socket: UdpSocket, onClose: () => void) {
     this.#socket = socket;
@@ -418,8 +473,10 @@ export class TransferChannel implements SessionIo {
   readonly #batchBuffers: Buffer[] = [];
   readonly #batchLengths: number[] = [];
   #batchCount = 0;
-  /** Datagrams from the peer. */
-  onPacket: (datagram: Buffer) => void = () => {};
+  /** The armed reply (for the packet hook, which sees it when it fires). */
+  #armed: Buffer | undefined;
+  /** Datagrams from the peer; `answered`: the armed reply went out for this one. */
+  onPacket: (datagram: Buffer, answered: boolean) => void = () => {};
   /** Before the lock: a datagram from the expected address; return true to lock onto its port. */
   onFirstReply: ((datagram: Buffer, from: Endpoint) => boolean) | undefined;
   /** Datagrams from strangers seen so far. */
@@ -435,7 +492,7 @@ export class TransferChannel implements SessionIo {
     this.#peerPort = peer.port;
     this.#locked = options.locked;
     this.#hook = options.hook;
-    socket.onMessage = (message, remote) => this.#onMessage(message, remote);
+    socket.onMessage = (message, remote, answered) => this.#onMessage(message, remote, answered === true);
   }
 
   /** Where sends go. */
@@ -475,6 +532,22 @@ export class TransferChannel implements SessionIo {
     this.#batchLengths[this.#batchCount++] = length;
   }
 
+  /** Sends `packet[0, length)` the moment the peer's ACK of wire block `ackBlock` arrives, before
+   * JavaScript runs (see {@link UdpSocket.armReply}); false if this socket cannot. */
+  armReply(ackBlock: number, packet: Buffer, length: number): boolean {
+    const armed =
+      !this.#corked &&
+      this.socket.armReply?.(ackBlock, packet, length, this.#peerPort, this.#peerAddress) === true;
+    this.#armed = armed ? packet.subarray(0, length) : undefined;
+    return armed;
+  }
+
+  disarmReply(): void {
+    if (this.#armed === undefined) return;
+    this.#armed = undefined;
+    this.socket.disarmReply?.();
+  }
+
   /** Holds sends until {@link TransferChannel.uncork}, which sends them as one batch. */
   cork(): void {
     this.#corked = true;
@@ -489,11 +562,17 @@ export class TransferChannel implements SessionIo {
     this.#batchBuffers.fill(EMPTY, 0, count); // keep no file data alive
   }
 
-  #onMessage(message: Buffer, remote: dgram.RemoteInfo): void {
+  #onMessage(message: Buffer, remote: dgram.RemoteInfo, answered: boolean): void {
     if (this.#locked) {
       if (remote.port === this.#peerPort && sameAddress(remote.address, this.#peerAddress)) {
-        this.#hook?.({ direction: 'in', address: remote.address, port: remote.port, packet: message });
-        this.onPacket(message);
+        const reply = answered ? this.#armed : undefined;
+        if (answered) this.#armed = undefined;
+        if (this.#hook) {
+          this.#hook({ direction: 'in', address: remote.address, port: remote.port, packet: message });
+          if (reply)
+            this.#hook({ direction: 'out', address: this.#peerAddress, port: this.#peerPort, packet: reply });
+        }
+        this.onPacket(message, answered);
         return;
       }
     } else if (sameAddress(remote.address, this.#peerAddress) && this.onFirstReply) {

@@ -95,6 +95,26 @@ export class FakeIo implements SessionIo {
   }
 }
 
+/** A FakeIo that can arm a reply (as the native path does): records what is armed. */
+export class ArmingIo extends FakeIo {
+  /** The armed reply: the ACK it waits for and the packet, as `ACK n -> DATA m (len)`. */
+  armed: string | undefined;
+  disarmed = 0;
+  refuse = false;
+
+  armReply(ackBlock: number, packet: Buffer, length: number): boolean {
+    if (this.refuse) return false;
+    const p = decodePacket(Buffer.from(packet.subarray(0, length)));
+    this.armed = `ACK ${ackBlock} -> DATA ${p.opcode === OPCODE.DATA ? `${p.block} (${p.data.length})` : '?'}`;
+    return true;
+  }
+
+  disarmReply(): void {
+    this.armed = undefined;
+    this.disarmed++;
+  }
+}
+
 export class MemorySink implements BlockSink {
   readonly chunks: Buffer[] = [];
   ended = false;

@@ -1,15 +1,20 @@
 /**
- * The native datagram path (src/native/udp.c): built at install, loaded on Linux, and what it
- * sends in one call arrives as separate datagrams, in order, byte for byte. (Every other TFTP test
- * runs on it too; dgram-path.test.ts runs transfers without it.)
+ * The native datagram path (src/native/udp.c): built at install, loaded on Linux; what it sends in
+ * one call arrives as separate datagrams, in order, byte for byte; its receive watcher delivers
+ * every datagram with its sender, frees the port on close, lets the process exit when unref'd and
+ * never swallows an exception; an armed reply answers exactly its ACK, once. (Every other TFTP
+ * test runs on it too; dgram-path.test.ts runs transfers without it.)
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { constants } from 'node:os';
-import { afterEach, describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { nativeUdp } from '../../src/tftp/native.js';
-import { segmentRun, UdpSocket } from '../../src/tftp/transport.js';
+import { type RemoteInfo, segmentRun, UdpSocket } from '../../src/tftp/transport.js';
 import { inCI } from '../helpers/env.js';
 
 const open: Array<{ close(): void }> = [];
@@ -102,5 +107,162 @@ describe('UdpSocket.sendMany', () => {
     const received = await to.take(lengths.length);
     expect(received.map((m) => m.length)).toEqual(lengths);
     expect(received).toEqual(buffers.map((b, i) => b.subarray(0, lengths[i])));
+  });
+});
+
+/** A UdpSocket that collects what it receives, with the sender and the `answered` flag. */
+async function watched(address: string) {
+  const socket = await UdpSocket.bind(address, 0);
+  open.push(socket);
+  const received: Array<{ message: Buffer; remote: RemoteInfo; answered: boolean }> = [];
+  socket.onMessage = (message, remote, answered) =>
+    received.push({ message, remote, answered: answered === true });
+  return {
+    socket,
+    received,
+    async take(n: number) {
+      const deadline = Date.now() + 5000;
+      while (received.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      return received;
+    },
+  };
+}
+
+/** Runs `script` (an ES module using the test build's UdpSocket as `UdpSocket`) in a child Node. */
+function runChild(script: string) {
+  const transport = path.join(inject('distDir'), 'tftp', 'transport.js');
+  const source = `import { UdpSocket } from ${JSON.stringify(transport)};\n${script}`;
+  return promisify(execFile)(process.execPath, ['--input-type=module', '-e', source], {
+    timeout: 10_000,
+  }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error: { code?: number; killed?: boolean; stdout: string; stderr: string }) => ({
+      code: error.killed ? 'timeout' : error.code,
+      stdout: error.stdout,
+      stderr: error.stderr,
+    }),
+  );
+}
+
+const ackOf = (block: number) => Buffer.from([0, 4, block >> 8, block & 0xff]);
+
+describe.skipIf(!nativeUdp && !inCI)('the native receive watcher', () => {
+  it.each(['127.0.0.1', '::1'])(
+    'delivers every datagram whole, in order, with its sender (%s)',
+    async (address) => {
+      const to = await watched(address);
+      const from = await receiver(address); // a node:dgram socket as the sender
+      const socket = open.at(-1) as dgram.Socket;
+      const sizes = [0, 1, 4, 516, 1472, 65_000, 9000, 3];
+      const sent = packets(sizes);
+      for (const datagram of sent) socket.send(datagram, to.socket.local.port, address);
+      const received = await to.take(sizes.length);
+      expect(received.map((r) => r.message)).toEqual(sent);
+      expect(received[0]!.remote).toEqual({
+        address,
+        port: from.port,
+        family: address.includes(':') ? 'IPv6' : 'IPv4',
+        size: 0,
+      });
+      expect(received.map((r) => r.remote.size)).toEqual(sizes);
+      expect(received.every((r) => !r.answered)).toBe(true);
+    },
+  );
+
+  it('frees the port as the socket closes (a server can bind it again at once)', async () => {
+    const first = await UdpSocket.bind('127.0.0.1', 0);
+    const port = first.local.port;
+    first.close();
+    const again = await UdpSocket.bind('127.0.0.1', port);
+    open.push(again);
+    expect(again.local.port).toBe(port);
+  });
+
+  it('lets the process exit once unref() is called, and keeps it alive before', async () => {
+    const bind = "const s = await UdpSocket.bind('127.0.0.1', 0);";
+    expect((await runChild(`${bind} s.unref(); console.log('bound');`)).code).toBe(0);
+    const alive = await runChild(`${bind} setTimeout(() => { console.log('still here'); s.close(); }, 300);`);
+    expect(alive).toMatchObject({ code: 0, stdout: 'still here\n' });
+  });
+
+  it('surfaces an exception thrown by the handler as an uncaught exception', async () => {
+    const child = await runChild(`
+      const s = await UdpSocket.bind('127.0.0.1', 0);
+      s.onMessage = () => { throw new Error('handler failed on purpose'); };
+      s.send(Buffer.from('x'), 1, s.local.port, '127.0.0.1');
+      setTimeout(() => process.exit(3), 5000);`);
+    expect(child.code).toBe(1);
+    expect(child.stderr).toContain('handler failed on purpose');
+  });
+
+  it('runs promise callbacks queued by the handler before the next datagram (microtasks drain)', async () => {
+    const to = await watched('127.0.0.1');
+    const order: string[] = [];
+    to.socket.onMessage = (message) => {
+      order.push(`message ${message[0]}`);
+      Promise.resolve().then(() => order.push(`then ${message[0]}`));
+    };
+    to.socket.send(Buffer.from([1]), 1, to.socket.local.port, '127.0.0.1');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(order).toEqual(['message 1', 'then 1']);
+  });
+});
+
+describe.skipIf(!nativeUdp && !inCI)('an armed reply', () => {
+  async function armed() {
+    const server = await watched('127.0.0.1');
+    const peer = await watched('127.0.0.1');
+    const reply = Buffer.from('\x00\x03\x00\x08next block and some bytes that must not leave');
+    const length = 20;
+    expect(server.socket.armReply(7, reply, length, peer.socket.local.port, '127.0.0.1')).toBe(true);
+    return { server, peer, reply: reply.subarray(0, length) };
+  }
+  const settle = () => new Promise((r) => setTimeout(r, 50));
+
+  it('answers the ACK it waits for from its peer, before the handler runs, once', async () => {
+    const { server, peer, reply } = await armed();
+    const port = server.socket.local.port;
+    peer.socket.send(ackOf(7), 4, port, '127.0.0.1');
+    peer.socket.send(ackOf(7), 4, port, '127.0.0.1'); // one-shot: the second is not answered
+    const got = await server.take(2);
+    expect(got.map((r) => r.answered)).toEqual([true, false]);
+    expect((await peer.take(1)).map((r) => r.message)).toEqual([reply]);
+    await settle();
+    expect(peer.received).toHaveLength(1);
+  });
+
+  it('ignores another block, another opcode, a longer datagram and a stranger', async () => {
+    const { server, peer } = await armed();
+    const stranger = await watched('127.0.0.1');
+    const port = server.socket.local.port;
+    peer.socket.send(ackOf(6), 4, port, '127.0.0.1');
+    peer.socket.send(Buffer.from([0, 3, 0, 7]), 4, port, '127.0.0.1');
+    peer.socket.send(Buffer.concat([ackOf(7), Buffer.from([0])]), 5, port, '127.0.0.1');
+    stranger.socket.send(ackOf(7), 4, port, '127.0.0.1');
+    expect((await server.take(4)).map((r) => r.answered)).toEqual([false, false, false, false]);
+    await settle();
+    expect(peer.received).toEqual([]);
+    expect(stranger.received).toEqual([]);
+    // Still armed for the real one.
+    peer.socket.send(ackOf(7), 4, port, '127.0.0.1');
+    expect((await server.take(5))[4]!.answered).toBe(true);
+  });
+
+  it('is withdrawn by disarmReply and by close', async () => {
+    const { server, peer } = await armed();
+    server.socket.disarmReply();
+    peer.socket.send(ackOf(7), 4, server.socket.local.port, '127.0.0.1');
+    expect((await server.take(1))[0]!.answered).toBe(false);
+    server.socket.close();
+    expect(server.socket.armReply(7, Buffer.alloc(4), 4, peer.socket.local.port, '127.0.0.1')).toBe(false);
+  });
+
+  it('refuses bad arguments with a TypeError', async () => {
+    const { socket: server } = await watched('127.0.0.1');
+    const packet = Buffer.alloc(4);
+    expect(() => server.armReply(65536, packet, 4, 69, '127.0.0.1')).toThrow(TypeError);
+    expect(() => server.armReply(1, packet, 5, 69, '127.0.0.1')).toThrow(TypeError);
+    expect(() => server.armReply(1, packet, 4, 70000, '127.0.0.1')).toThrow(TypeError);
+    expect(server.armReply(1, packet, 4, 69, 'localhost')).toBe(false); // not an IP literal
   });
 });

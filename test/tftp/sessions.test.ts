@@ -8,7 +8,7 @@ import { Receiver, type ReceiverConfig } from '../../src/tftp/receiver.js';
 import { Sender, type SenderConfig } from '../../src/tftp/sender.js';
 import { absoluteBlock, type SessionResult, wireBlock } from '../../src/tftp/session.js';
 import { BufferSource } from '../../src/tftp/source.js';
-import { ack, data, error, FakeClock, FakeIo, MemorySink, rto } from './fakes.js';
+import { ArmingIo, ack, data, error, FakeClock, FakeIo, MemorySink, rto } from './fakes.js';
 
 function sender(
   content: Buffer,
@@ -111,6 +111,37 @@ describe('sender', () => {
       expect(source.reads).toBe(2 * windowsize + 1);
     },
   );
+
+  it('in lockstep, arms the next block to leave on the ACK of the one in flight, and accounts for it when it did', () => {
+    const io = new ArmingIo();
+    const { s, clock, results } = sender(Buffer.from('0123456789abcdef-'), {}, { io });
+    expect(io.take()).toEqual(['DATA 1 (8)']);
+    expect(io.armed).toBe('ACK 1 -> DATA 2 (8)');
+    clock.advance(s.rtoMs); // a timer resend of DATA 1 keeps the arm
+    expect(io.take()).toEqual(['DATA 1 (8)']);
+    s.receive(ack(1), true); // the native path sent DATA 2 as ACK 1 arrived
+    expect(io.take()).toEqual([]);
+    expect(io.armed).toBe('ACK 2 -> DATA 3 (1)');
+    s.receive(ack(2)); // not answered (the native send failed): DATA 3 goes out from here
+    expect(io.take()).toEqual(['DATA 3 (1)']);
+    s.receive(ack(3));
+    expect(results).toEqual([{ outcome: 'ok' }]);
+    expect(s.counters).toMatchObject({ bytes: 17, blocks: 3, retransmits: 1 });
+    expect(io.disarmed).toBe(0); // the last block had nothing to arm
+  });
+
+  it('withdraws an armed block when the transfer ends early, and never arms a window', () => {
+    const io = new ArmingIo();
+    const { s } = sender(Buffer.alloc(64), {}, { io });
+    expect(io.armed).toBe('ACK 1 -> DATA 2 (8)');
+    s.receive(error(0, 'stop'));
+    expect(io.disarmed).toBe(1);
+    const windowed = new ArmingIo();
+    const w = sender(Buffer.alloc(64), { windowsize: 2 }, { io: windowed });
+    w.s.receive(ack(2));
+    expect(windowed.take()).toEqual(['DATA 1 (8)', 'DATA 2 (8)', 'DATA 3 (8)', 'DATA 4 (8)']);
+    expect(windowed.armed).toBeUndefined();
+  });
 
   it('sends an empty file as one empty DATA 1, and a final empty block after an exact multiple', () => {
     const empty = sender(Buffer.alloc(0));
