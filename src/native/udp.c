@@ -12,13 +12,13 @@
  * sendBatch(fd, address, port, segment, buffers, lengths, first, count) -> bytes sent, or -errno.
  * segment 0 sends one datagram (count must be 1).
  *
- * Receives. node:dgram hands every datagram to JavaScript in a fresh 64 KiB allocation, one
- * callback scope each; at 64 KiB blocks that cost a third of an upload's throughput. watch() reads
- * a socket here instead: every datagram that is ready (up to 64 per wakeup) is copied into a
- * Buffer of its own size and passed to `onDatagram(buffer, address, port)`, all in one callback
- * scope. It polls a duplicate of the descriptor, so libuv's own watcher of the socket (which keeps
- * sending from its queue when the kernel's is full) never meets ours; the caller stops Node's
- * receiving first.
+ * Receives. node:dgram receives every datagram into a fresh 64 KiB allocation and calls into
+ * JavaScript once per datagram. watch() reads a socket here instead: every datagram that is ready
+ * (up to 64 per wakeup) is copied into a Buffer of its own size and passed to
+ * `onDatagram(buffer, address, port, answered)`, all in one callback scope (process.nextTick
+ * callbacks and microtasks run after the batch). It polls a duplicate of the descriptor, so
+ * libuv's own watcher of the socket (which keeps sending from its queue when the kernel's is full)
+ * never meets ours; the caller stops Node's receiving first.
  *
  * watch(fd, onDatagram) -> handle; unwatch(handle) (idempotent); refWatch(handle, bool).
  *
@@ -235,7 +235,14 @@ static uint16_t port_of(const struct sockaddr_storage *from) {
 static void on_readable(uv_poll_t *poll, int status, int events) {
   (void)events;
   Watch *watch = (Watch *)poll->data;
-  if (status < 0 || watch->unwatched) return;
+  if (watch->unwatched) return;
+  /* A socket error (POLLERR) makes libuv stop the poll. Clear it (reads clear a pending error;
+   * the error queue, filled only under IP_RECVERR, which nobody sets here, is drained) and poll on. */
+  if (status < 0) {
+    for (int i = 0; i < MAX_READS; i++)
+      if (recv(watch->fd, datagram, sizeof datagram, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+    uv_poll_start(poll, UV_READABLE, on_readable);
+  }
   napi_env env = watch->env;
   napi_handle_scope handles;
   napi_callback_scope scope;

@@ -10,9 +10,10 @@
  *   counted until the kernel has them, so that buffers are never reused while still queued.
  * - A window goes out as one batch: with the native path (./native.ts), one sendmsg per run of
  *   equal-sized datagrams (UDP segmentation offload), else one send per datagram.
- * - With the native path, the native watcher reads the socket instead of node:dgram (which
- *   would give every datagram a 64 KiB allocation of its own); node:dgram still binds, sizes the
- *   buffers, queues sends the kernel cannot take yet, and closes.
+ * - With the native path, its watcher reads the socket instead of node:dgram (all the datagrams
+ *   that are ready in one call into JavaScript, each in a Buffer of its own size), and in lockstep
+ *   the next block waits there, armed, to leave the moment its ACK arrives; node:dgram still
+ *   binds, sizes the buffers, queues sends the kernel cannot take yet, and closes.
  * - A datagram from anyone but the transfer's peer is answered with ERROR 5 (rate-limited, never
  *   in reply to an ERROR) and otherwise ignored: the transfer goes on.
  * @module
@@ -72,8 +73,9 @@ function literalLookup(
 }
 
 /**
- * Node receives every datagram into a fresh 64 KiB allocation, freed in batches by the garbage
- * collector. glibc then returns the freed heap top to the kernel (its trim threshold is 128 KiB)
+ * Every datagram received gets an allocation of its own (64 KiB from node:dgram, the datagram's
+ * size from the native watcher: 64 KiB again at the largest blksize), freed in batches by the
+ * garbage collector. glibc then returns the freed heap top to the kernel (its trim threshold is 128 KiB)
  * and faults it back in for the next datagrams, page by page: that halved large-block throughput.
  * Freeing one allocation above the mmap threshold makes glibc raise both thresholds (its dynamic
  * threshold, mallopt(3); 16 MiB here, so the heap keeps up to 32 MiB free). Done once per process,

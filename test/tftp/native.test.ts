@@ -195,7 +195,7 @@ describe.skipIf(!nativeUdp && !inCI)('the native receive watcher', () => {
     expect(child.stderr).toContain('handler failed on purpose');
   });
 
-  it('runs promise callbacks queued by the handler before the next datagram (microtasks drain)', async () => {
+  it('runs the promise callbacks the handler queued (microtasks drain after each batch)', async () => {
     const to = await watched('127.0.0.1');
     const order: string[] = [];
     to.socket.onMessage = (message) => {
