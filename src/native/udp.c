@@ -359,14 +359,24 @@ static napi_value watch(napi_env env, napi_callback_info info) {
   return handle;
 }
 
-static napi_value unwatch(napi_env env, napi_callback_info info) {
+/* The watch of a call whose one argument is a handle from watch(); NULL after a TypeError. */
+static Watch *only_handle(napi_env env, napi_callback_info info, const char *name) {
   size_t argc = 1;
   napi_value argv[1];
   Watch *w;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
-      (w = watch_of(env, argv[0])) == NULL)
-    return fail(env, "unwatch takes a handle from watch");
-  stop(w);
+      (w = watch_of(env, argv[0])) == NULL) {
+    char message[64];
+    snprintf(message, sizeof message, "%s takes a handle from watch", name);
+    fail(env, message);
+    return NULL;
+  }
+  return w;
+}
+
+static napi_value unwatch(napi_env env, napi_callback_info info) {
+  Watch *w = only_handle(env, info, "unwatch");
+  if (w) stop(w);
   return NULL;
 }
 
@@ -404,13 +414,8 @@ static napi_value arm(napi_env env, napi_callback_info info) {
 }
 
 static napi_value disarm(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  Watch *w;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
-      (w = watch_of(env, argv[0])) == NULL)
-    return fail(env, "disarm takes a handle from watch");
-  disarm_watch(w);
+  Watch *w = only_handle(env, info, "disarm");
+  if (w) disarm_watch(w);
   return NULL;
 }
 

@@ -31,6 +31,9 @@
  *   clean windows, so a receiver with a small socket buffer (atftp, U-Boot) stops losing most of
  *   every window, while a fast receiver gets whole windows at once. The window itself (what the
  *   peer acknowledges) never changes.
+ * - Armed replies: in lockstep the block after the one in flight is read ahead and armed on the
+ *   socket (SessionIo.armReply), so that the native path sends it the moment its ACK arrives; the
+ *   engine then only accounts for it. Without the native path it is sent from here as before.
  * @module
  */
 import { decodePacket, encodeError, OPCODE, writeDataHeader } from './codec.js';

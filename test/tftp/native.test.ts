@@ -264,5 +264,12 @@ describe.skipIf(!nativeUdp && !inCI)('an armed reply', () => {
     expect(() => server.armReply(1, packet, 5, 69, '127.0.0.1')).toThrow(TypeError);
     expect(() => server.armReply(1, packet, 4, 70000, '127.0.0.1')).toThrow(TypeError);
     expect(server.armReply(1, packet, 4, 69, 'localhost')).toBe(false); // not an IP literal
+    const native = nativeUdp!;
+    expect(() => native.watch(-1, () => {})).toThrow(TypeError);
+    expect(() => native.watch(0, 'not a function' as never)).toThrow(TypeError);
+    for (const call of [native.unwatch, native.disarm]) {
+      expect(() => call({} as never)).toThrow(/takes a handle from watch/);
+    }
+    expect(() => native.refWatch({} as never, false)).toThrow(TypeError);
   });
 });
