@@ -13,6 +13,12 @@ import { FileServerError } from '../errors.js';
 
 const TEMP_SUFFIX = '.tbfs-part';
 
+/**
+ * Marks a Writable that never keeps a chunk once its write callback has run (it has written the
+ * bytes by then), so the chunk's buffer may be reused. {@link AtomicFile.writable}'s have it.
+ */
+export const RELEASES_CHUNKS: unique symbol = Symbol('releasesChunks');
+
 /** True for the temporary names of uploads in progress; listings hide them. */
 export function isTempName(name: string): boolean {
   return name.startsWith('.') && name.endsWith(TEMP_SUFFIX);
@@ -108,7 +114,7 @@ export class AtomicFile {
    * it commits the file and destroying it aborts it; otherwise the caller does either.
    */
   writable(options: { commit?: boolean } = {}): Writable {
-    return new Writable({
+    const writable = new Writable({
       highWaterMark: 1 << 20,
       write: (chunk: Buffer, _encoding, callback) => {
         this.write(chunk).then(() => callback(), callback);
@@ -130,6 +136,7 @@ export class AtomicFile {
           }
         : {}),
     });
+    return Object.assign(writable, { [RELEASES_CHUNKS]: true });
   }
 
   /** Moves the complete file under its final name. */

@@ -20,7 +20,13 @@
  * libuv's own watcher of the socket (which keeps sending from its queue when the kernel's is full)
  * never meets ours; the caller stops Node's receiving first.
  *
- * watch(fd, onDatagram) -> handle; unwatch(handle) (idempotent); refWatch(handle, bool).
+ * With a `transient` Buffer (64 KiB), datagrams are received straight into it instead, and the
+ * callback gets that Buffer and the length: valid only until the next datagram, which saves an
+ * allocation (and the garbage collector's work) per datagram where the receiver copies what it
+ * keeps anyway.
+ *
+ * watch(fd, onDatagram[, transient]) -> handle; onDatagram(buffer, address, port, answered,
+ * length); unwatch(handle) (idempotent); refWatch(handle, bool).
  *
  * Armed replies. In lockstep a TFTP sender waits for each ACK, and every microsecond between the
  * ACK's arrival and the next DATA is a microsecond of every round trip. arm(handle, block, buffer,
@@ -167,6 +173,8 @@ typedef struct {
   napi_env env;
   napi_ref callback;
   napi_async_context context;
+  napi_ref transient; /* the caller's receive buffer, or NULL: a copy per datagram */
+  unsigned char *transient_data;
   /* The armed reply: sent when an ACK of armed_block arrives from armed_to. */
   napi_ref armed; /* the buffer, kept alive while armed; NULL when not armed */
   void *armed_data;
@@ -192,10 +200,10 @@ static int same_peer(const struct sockaddr_storage *a, const struct sockaddr_sto
   return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
 }
 
-/* Sends the armed reply if `datagram` is the ACK it waits for; one-shot either way. */
-static int answer(Watch *w, ssize_t size, const struct sockaddr_storage *from) {
-  if (!w->armed || size != 4 || datagram[0] != 0 || datagram[1] != 4 ||
-      (uint16_t)(datagram[2] << 8 | datagram[3]) != w->armed_block || !same_peer(from, &w->armed_to))
+/* Sends the armed reply if `bytes` is the ACK it waits for; one-shot either way. */
+static int answer(Watch *w, const unsigned char *bytes, ssize_t size, const struct sockaddr_storage *from) {
+  if (!w->armed || size != 4 || bytes[0] != 0 || bytes[1] != 4 ||
+      (uint16_t)(bytes[2] << 8 | bytes[3]) != w->armed_block || !same_peer(from, &w->armed_to))
     return 0;
   ssize_t sent;
   do sent = sendto(w->fd, w->armed_data, w->armed_length, MSG_DONTWAIT,
@@ -252,25 +260,31 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   napi_open_callback_scope(env, resource, watch->context, &scope);
   napi_get_reference_value(env, watch->callback, &callback);
   napi_get_undefined(env, &receiver);
+  unsigned char *target = watch->transient_data ? watch->transient_data : datagram;
   /* The callback may unwatch (the transfer ended): stop reading then. */
   for (int i = 0; i < MAX_READS && !watch->unwatched; i++) {
     struct sockaddr_storage from;
     socklen_t from_length = sizeof from;
-    ssize_t size = recvfrom(watch->fd, datagram, sizeof datagram, MSG_DONTWAIT,
+    ssize_t size = recvfrom(watch->fd, target, sizeof datagram, MSG_DONTWAIT,
                             (struct sockaddr *)&from, &from_length);
     if (size < 0) {
       if (errno == EINTR) continue;
       break; /* EAGAIN: drained; anything else (a queued ICMP error) is cleared by this read */
     }
     if (from.ss_family != AF_INET && from.ss_family != AF_INET6) continue;
-    int answered = answer(watch, size, &from);
-    napi_value argv[4], result;
-    void *copy;
-    napi_create_buffer_copy(env, (size_t)size, datagram, &copy, &argv[0]);
+    int answered = answer(watch, target, size, &from);
+    napi_value argv[5], result;
+    if (watch->transient) {
+      napi_get_reference_value(env, watch->transient, &argv[0]);
+    } else {
+      void *copy;
+      napi_create_buffer_copy(env, (size_t)size, datagram, &copy, &argv[0]);
+    }
     argv[1] = address_value(env, &from);
     napi_create_uint32(env, port_of(&from), &argv[2]);
     napi_get_boolean(env, answered, &argv[3]);
-    if (napi_call_function(env, receiver, callback, 4, argv, &result) == napi_pending_exception) {
+    napi_create_uint32(env, (uint32_t)size, &argv[4]);
+    if (napi_call_function(env, receiver, callback, 5, argv, &result) == napi_pending_exception) {
       napi_value error;
       napi_get_and_clear_last_exception(env, &error);
       napi_fatal_exception(env, error); /* 'uncaughtException', as for any callback */
@@ -303,6 +317,7 @@ static void stop(Watch *w) {
   if (w->unwatched) return;
   disarm_watch(w);
   napi_delete_reference(w->env, w->callback);
+  if (w->transient) napi_delete_reference(w->env, w->transient);
   napi_async_destroy(w->env, w->context);
   stop_polling(w);
 }
@@ -325,14 +340,18 @@ static Watch *watch_of(napi_env env, napi_value value) {
 }
 
 static napi_value watch(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   int32_t fd;
   napi_valuetype type;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
+  void *transient = NULL;
+  size_t transient_size = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || argc > 3 ||
       napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
-      napi_typeof(env, argv[1], &type) != napi_ok || type != napi_function)
-    return fail(env, "watch takes a descriptor and a function");
+      napi_typeof(env, argv[1], &type) != napi_ok || type != napi_function ||
+      (argc == 3 && (napi_get_buffer_info(env, argv[2], &transient, &transient_size) != napi_ok ||
+                     transient_size < sizeof datagram)))
+    return fail(env, "watch takes a descriptor, a function and optionally a 64 KiB Buffer");
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return fail(env, "watch: no event loop");
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -349,6 +368,10 @@ static napi_value watch(napi_env env, napi_callback_info info) {
   w->env = env;
   w->poll.data = w;
   napi_create_reference(env, argv[1], 1, &w->callback);
+  if (transient) {
+    napi_create_reference(env, argv[2], 1, &w->transient);
+    w->transient_data = transient;
+  }
   napi_async_init(env, NULL, name, &w->context);
   if (napi_create_external(env, w, on_finalize, NULL, &handle) != napi_ok) {
     stop(w);

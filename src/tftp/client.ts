@@ -243,6 +243,7 @@ export class TftpClient extends EventEmitter<TftpClientEvents> {
         blksize: settings.requested.blksize ?? 512,
         windowsize: settings.requested.windowsize ?? 1,
       }),
+      transient: true, // the state machines copy what they keep
     });
     const run = new ClientTransfer({
       id: this.#nextId++,

@@ -26,10 +26,13 @@ export interface NativeUdp {
     count: number,
   ): number;
   /** Reads the socket `fd` (through a duplicate descriptor) and calls `onDatagram` for every
-   * datagram. Node's own receiving must be stopped first. A negative number is -errno. */
+   * datagram: its first `length` bytes, in a Buffer of its own, or with `transient` (64 KiB) in
+   * that Buffer, overwritten by the next datagram. Node's own receiving must be stopped first.
+   * A negative number is -errno. */
   watch(
     fd: number,
-    onDatagram: (datagram: Buffer, address: string, port: number, answered: boolean) => void,
+    onDatagram: (datagram: Buffer, address: string, port: number, answered: boolean, length: number) => void,
+    transient?: Buffer,
   ): WatchHandle | number;
   /** When an ACK of wire block `block` arrives from `address`:`port`, sends `packet[0, length)`
    * there before calling onDatagram (with `answered` true). One-shot; false if it cannot. */

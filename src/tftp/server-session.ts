@@ -252,6 +252,7 @@ export class ServerSession {
       (await UdpSocket.bind(this.request.local.address, 0, {
         bufferBytes: socketBufferBytes(params),
         portRange: s.portRange,
+        transient: true, // the state machines copy what they keep
       }));
     if (this.#ended) {
       socket.close();

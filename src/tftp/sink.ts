@@ -1,15 +1,18 @@
 /**
  * Where a {@link Receiver} puts its bytes: a Writable, optionally through the netascii decoder.
- * DATA payloads are handed over as they arrive (each datagram is its own Buffer, so nothing is
- * copied); the Writable's backpressure holds back our ACKs, which is how TFTP slows a sender down.
+ * A DATA payload is valid only while write() runs (the socket may receive the next datagram into
+ * the same memory), so the sink copies it: into a buffer of its own pool when the Writable says
+ * it releases chunks once written (our upload files do), else into a new Buffer. The Writable's
+ * backpressure holds back our ACKs, which is how TFTP slows a sender down.
  * @module
  */
 import type { Writable } from 'node:stream';
+import { RELEASES_CHUNKS } from '../files/atomic-file.js';
 import { NetasciiDecoder } from './netascii.js';
 
 /** A byte sink for the receiver. */
 export interface BlockSink {
-  /** Takes one block's payload (ownership passes). */
+  /** Takes one block's payload, which is valid only during the call. */
   write(data: Buffer): void;
   /** True while the sink has room for more; false until it drains once it is full. */
   readonly ready: boolean;
@@ -27,12 +30,17 @@ export interface BlockSink {
 export class WritableSink implements BlockSink {
   readonly #writable: Writable;
   readonly #decoder: NetasciiDecoder | undefined;
+  /** Buffers the Writable has released, when it does (RELEASES_CHUNKS); else undefined. */
+  readonly #free: Buffer[] | undefined;
   #failure: unknown;
   #onError: ((error: unknown) => void) | undefined;
 
   constructor(writable: Writable, options: { netascii?: boolean } = {}) {
     this.#writable = writable;
     this.#decoder = options.netascii ? new NetasciiDecoder() : undefined;
+    this.#free = (writable as Partial<Record<typeof RELEASES_CHUNKS, boolean>>)[RELEASES_CHUNKS]
+      ? []
+      : undefined;
     writable.on('error', (error) => {
       if (this.#failure !== undefined) return;
       this.#failure = error;
@@ -41,9 +49,22 @@ export class WritableSink implements BlockSink {
   }
 
   write(data: Buffer): void {
-    if (this.#failure !== undefined) return; // already reported through onError
-    const chunk = this.#decoder ? this.#decoder.decode(data) : data;
-    if (chunk.length > 0) this.#writable.write(chunk);
+    if (this.#failure !== undefined || data.length === 0) return; // a failure went through onError
+    if (this.#decoder) {
+      const decoded = this.#decoder.decode(data); // a Buffer of its own
+      if (decoded.length > 0) this.#writable.write(decoded);
+      return;
+    }
+    const free = this.#free;
+    if (!free) {
+      this.#writable.write(Buffer.from(data));
+      return;
+    }
+    let buffer = free.pop();
+    if (!buffer || buffer.length < data.length) buffer = Buffer.allocUnsafeSlow(data.length);
+    data.copy(buffer);
+    const pooled = buffer;
+    this.#writable.write(buffer.subarray(0, data.length), () => free.push(pooled));
   }
 
   get ready(): boolean {

@@ -61,7 +61,16 @@ export interface BindOptions {
   readonly bufferBytes?: number | undefined;
   /** Bind to a port in this inclusive range instead of one the kernel picks. */
   readonly portRange?: readonly [number, number] | undefined;
+  /**
+   * The datagrams handed to onMessage may live in a buffer that the next one overwrites (with the
+   * native watcher; node:dgram's are always fresh): for receivers that copy what they keep, which
+   * saves an allocation per datagram.
+   */
+  readonly transient?: boolean | undefined;
 }
+
+/** The receive buffer of transient sockets: callbacks run one at a time, so one serves all. */
+let transientBuffer: Buffer | undefined;
 
 /** Node's dgram resolves even IP literals asynchronously; we only ever pass IP literals. */
 function literalLookup(
@@ -95,7 +104,7 @@ export type MessageHandler = (message: Buffer, remote: dgram.RemoteInfo, answere
 /** What a transfer needs of its socket: its own {@link UdpSocket}, or a {@link SharedSocket}. */
 export interface DatagramSocket {
   readonly local: Endpoint;
-  /** Receives every datagram meant for this socket. */
+  /** Receives every datagram meant for this socket (see {@link BindOptions.transient}). */
   onMessage: MessageHandler;
   send(data: Buffer, length: number, port: number, address: string): void;
   /** Sends `buffers[i][0, lengths[i])` for i < count, in order; the buffers are free on return
@@ -132,12 +141,12 @@ export class UdpSocket implements DatagramSocket {
   /** Receives every datagram. */
   onMessage: MessageHandler = () => {};
 
-  private constructor(socket: dgram.Socket, local: Endpoint) {
+  private constructor(socket: dgram.Socket, local: Endpoint, transient: boolean) {
     this.#socket = socket;
     this.local = local;
     const handle = nativeUdp && udpHandleOf(socket);
     this.#fd = handle?.fd;
-    this.#watch = handle && this.#watchNatively(handle);
+    this.#watch = handle && this.#watchNatively(handle, transient);
     socket.on('message', (message, remote) => this.onMessage(message, remote));
     socket.on('error', (error) =>
       log.tftp('socket %s:%d error: %s', local.address, local.port, error.message),
@@ -145,14 +154,15 @@ export class UdpSocket implements DatagramSocket {
   }
 
   /** Reads the socket natively, once node:dgram has stopped reading it; undefined if it cannot. */
-  #watchNatively(handle: UdpHandle): WatchHandle | undefined {
-    const onDatagram = (datagram: Buffer, address: string, port: number, answered: boolean) =>
+  #watchNatively(handle: UdpHandle, transient: boolean): WatchHandle | undefined {
+    const onDatagram = (buffer: Buffer, address: string, port: number, answered: boolean, length: number) =>
       this.onMessage(
-        datagram,
-        { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4', size: datagram.length },
+        length === buffer.length ? buffer : buffer.subarray(0, length),
+        { address, port, family: address.includes(':') ? 'IPv6' : 'IPv4', size: length },
         answered,
       );
-    const watch = nativeUdp!.watch(handle.fd, onDatagram);
+    if (transient) transientBuffer ??= Buffer.allocUnsafeSlow(65536);
+    const watch = nativeUdp!.watch(handle.fd, onDatagram, ...(transient ? [transientBuffer!] : []));
     if (typeof watch === 'number') {
       log.tftp('port %d: no native receive (errno %d); node:dgram reads', this.local.port, -watch);
       return undefined;
@@ -197,7 +207,9 @@ export class UdpSocket implements DatagramSocket {
       socket.bind({ address, port, exclusive: true }, () => {
         socket.off('error', onError);
         const bound = socket.address();
-        resolve(new UdpSocket(socket, { address: bound.address, port: bound.port }));
+        resolve(
+          new UdpSocket(socket, { address: bound.address, port: bound.port }, options.transient === true),
+        );
       });
     });
   }

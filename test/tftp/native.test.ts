@@ -169,6 +169,21 @@ describe.skipIf(!nativeUdp && !inCI)('the native receive watcher', () => {
     },
   );
 
+  it('receives into one reused buffer when the socket is transient, each datagram whole during its call', async () => {
+    const to = await UdpSocket.bind('127.0.0.1', 0, { transient: true });
+    open.push(to);
+    const seen: Array<{ memory: ArrayBufferLike; bytes: Buffer; size: number }> = [];
+    to.onMessage = (message, remote) =>
+      seen.push({ memory: message.buffer, bytes: Buffer.from(message), size: remote.size });
+    const sent = packets([516, 4, 1472, 65_000, 9]);
+    for (const datagram of sent) to.send(datagram, datagram.length, to.local.port, '127.0.0.1');
+    const deadline = Date.now() + 5000;
+    while (seen.length < sent.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(seen.map((s) => s.bytes)).toEqual(sent);
+    expect(seen.map((s) => s.size)).toEqual(sent.map((p) => p.length));
+    expect(new Set(seen.map((s) => s.memory)).size).toBe(1);
+  });
+
   it('frees the port as the socket closes (a server can bind it again at once)', async () => {
     const first = await UdpSocket.bind('127.0.0.1', 0);
     const port = first.local.port;
@@ -267,6 +282,7 @@ describe.skipIf(!nativeUdp && !inCI)('an armed reply', () => {
     const native = nativeUdp!;
     expect(() => native.watch(-1, () => {})).toThrow(TypeError);
     expect(() => native.watch(0, 'not a function' as never)).toThrow(TypeError);
+    expect(() => native.watch(0, () => {}, Buffer.alloc(1024))).toThrow(TypeError); // under 64 KiB
     for (const call of [native.unwatch, native.disarm]) {
       expect(() => call({} as never)).toThrow(/takes a handle from watch/);
     }

@@ -10,7 +10,7 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { OPCODE, type TftpOptionList } from '../../src/tftp/codec.js';
 import { TftpError } from '../../src/tftp/errors.js';
-import { TftpServer, type TftpTransferStats } from '../../src/tftp/index.js';
+import { TftpClient, TftpServer, type TftpTransferStats } from '../../src/tftp/index.js';
 import type { TftpServerOptions } from '../../src/tftp/server.js';
 import { expectSameBytes } from '../helpers/bytes.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -764,6 +764,30 @@ describe('TFTP server: handlers, statistics and hooks', () => {
     peer.send(rrq('x'), s.port); // no openRead: reading is refused
     expect((await peer.next()).packet).toMatchObject({ opcode: OPCODE.ERROR, code: 2 });
   });
+
+  it.each([1, 8])(
+    'hands a handler Writable blocks it may keep: each is its own copy (windowsize %i)',
+    async (windowsize) => {
+      // The transfer socket receives into one reused buffer; a Writable that keeps its chunks
+      // without copying them must still end up with every block's own bytes.
+      const kept: Buffer[] = [];
+      await using s = await serve({
+        handler: {
+          openWrite: () =>
+            new Writable({
+              write(chunk, _e, cb) {
+                kept.push(chunk);
+                cb();
+              },
+            }),
+        },
+      });
+      const content = randomBytes(300_000);
+      const client = new TftpClient({ host: '127.0.0.1', port: s.port, blksize: 1024, windowsize });
+      await client.put(content, 'kept.bin');
+      expectSameBytes(Buffer.concat(kept), content);
+    },
+  );
 
   it('reports each transfer with its stats, keeps counters, and calls the packet hook for every datagram', async () => {
     let packets = 0;
