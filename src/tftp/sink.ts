@@ -60,11 +60,10 @@ export class WritableSink implements BlockSink {
       this.#writable.write(Buffer.from(data));
       return;
     }
-    let buffer = free.pop();
-    if (!buffer || buffer.length < data.length) buffer = Buffer.allocUnsafeSlow(data.length);
+    const spare = free.pop();
+    const buffer = spare && spare.length >= data.length ? spare : Buffer.allocUnsafeSlow(data.length);
     data.copy(buffer);
-    const pooled = buffer;
-    this.#writable.write(buffer.subarray(0, data.length), () => free.push(pooled));
+    this.#writable.write(buffer.subarray(0, data.length), () => free.push(buffer));
   }
 
   get ready(): boolean {
