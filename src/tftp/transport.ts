@@ -11,7 +11,8 @@
  * - A window goes out as one batch: with the native path (./native.ts), one sendmsg per run of
  *   equal-sized datagrams (UDP segmentation offload), else one send per datagram.
  * - With the native path, its watcher reads the socket instead of node:dgram (all the datagrams
- *   that are ready in one call into JavaScript, each in a Buffer of its own size), and in lockstep
+ *   that are ready in one call into JavaScript; a transfer's socket receives them into one reused
+ *   buffer, see {@link BindOptions.transient}), and in lockstep
  *   the next block waits there, armed, to leave the moment its ACK arrives; node:dgram still
  *   binds, sizes the buffers, queues sends the kernel cannot take yet, and closes.
  * - A datagram from anyone but the transfer's peer is answered with ERROR 5 (rate-limited, never
@@ -82,10 +83,10 @@ function literalLookup(
 }
 
 /**
- * Every datagram received gets an allocation of its own (64 KiB from node:dgram, the datagram's
- * size from the native watcher: 64 KiB again at the largest blksize), freed in batches by the
- * garbage collector. glibc then returns the freed heap top to the kernel (its trim threshold is 128 KiB)
- * and faults it back in for the next datagrams, page by page: that halved large-block throughput.
+ * Large blocks still mean large allocations where the receive is not transient or a block is
+ * kept (64 KiB per datagram from node:dgram; a copy per block for a handler's Writable), freed in
+ * batches by the garbage collector. glibc then returns the freed heap top to the kernel (its trim
+ * threshold is 128 KiB) and faults it back in for the next datagrams, page by page: that halved large-block throughput.
  * Freeing one allocation above the mmap threshold makes glibc raise both thresholds (its dynamic
  * threshold, mallopt(3); 16 MiB here, so the heap keeps up to 32 MiB free). Done once per process,
  * when the first socket opens; the allocation is never touched, so it costs no memory. Other
